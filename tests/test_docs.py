@@ -1,0 +1,30 @@
+"""The offline docs site (built by tools/build_docs.py, which `make test` runs first) loads in headless Chromium."""
+import pathlib, numpy as np, pytest
+from PIL import Image
+from conftest import ROOT, screenshot, dump_dom
+
+SITE = ROOT/"_site"
+
+@pytest.fixture(scope="module")
+def site():
+    if not (SITE/"index.html").exists(): pytest.fail("No docs site: run `python tools/build_docs.py` first (make test does).")
+    return SITE
+
+def test_index_page_renders(site, chromium, tmp_path):
+    png = screenshot(chromium, (site/"index.html").as_uri(), tmp_path/"index.png")
+    im = np.asarray(Image.open(png).convert("L"), dtype=float)
+    assert im.shape[0] > 500 and im.std() > 10, "docs index page rendered blank"
+    dom = dump_dom(chromium, (site/"index.html").as_uri())
+    assert "defect_twin" in dom and "make test" in dom       # the README's content
+    assert 'class="md-search' in dom                         # search box present
+    assert "00_core.html" in dom and "13_runs.html" in dom    # navigation links the module pages
+
+def test_every_module_has_a_page(site):
+    nbs = [p.stem.split("_", 1)[1] for p in (ROOT/"nbs").glob("[0-9][0-9]_*.ipynb")]
+    pages = {p.stem for p in site.rglob("*.html")}
+    missing = [n for n in nbs if not any(n in p for p in pages)]
+    assert not missing, f"modules without a docs page: {missing}"
+
+def test_search_index_covers_api(site):
+    idx = (site/"search"/"search_index.json").read_text()
+    assert "seed_everything" in idx and "ModelFolder" in idx
