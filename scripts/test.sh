@@ -17,6 +17,7 @@ if [ "$before" != "$after" ]; then
   exit 1
 fi
 "$BIN/python" tools/readme.py --check
+"$BIN/python" tools/lint_nbs.py
 
 step "notebook tests, slow-flagged real-data cells included"
 "$BIN/nbdev-test" --flags slow --n-workers 1 --timing
