@@ -4,7 +4,8 @@
 
 `nbdev-docs` still works wherever Quarto is installed; this builds the same pages without it:
 1. `nbdev-proc-nbs` writes processed notebooks (API reference rendered by `show_doc`) to `_proc/`;
-2. the tutorials are executed with their default parameters (bundled sample, CPU), so their figures appear;
+2. the default run spec is executed (`defect-twin run` on the bundled sample, CPU): its executed stage notebooks
+   replace the tutorials, so their figures appear, and its benchmark table becomes the Benchmarks page;
 3. each notebook becomes a Markdown page (figures extracted), and mkdocs-material builds the site with search.
 """
 import sys, re, json, shutil, subprocess, base64, pathlib, yaml, nbformat
@@ -64,17 +65,30 @@ def to_markdown(nb_path, out_path):
     out_path.write_text("\n\n".join(parts) + "\n")
     return title
 
-def execute(nb_path):
-    from nbclient import NotebookClient
-    nb = nbformat.read(nb_path, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=900, resources={"metadata": {"path": str(nb_path.parent)}}).execute()
-    nbformat.write(nb, nb_path)
+def pipeline_run():
+    "Run the default spec (bundled sample, CPU): its executed notebooks become the tutorial pages."
+    from defect_twin.runs import run_pipeline
+    root = ROOT/"_docs_run"; shutil.rmtree(root, ignore_errors=True)
+    return run_pipeline(None, root=root, run_name="docs", tracking_root=root)
+
+def benchmark_page(run_dir, md_dir):
+    "A page with the run's benchmark table and chart."
+    md, png = run_dir/"benchmark.md", run_dir/"benchmark.png"
+    if not md.exists(): return None
+    (md_dir/"img").mkdir(parents=True, exist_ok=True)
+    if png.exists(): shutil.copy(png, md_dir/"img"/"benchmark.png")
+    (md_dir/"benchmarks.md").write_text("# Benchmarks\n\n> The latency table of the docs build's own run of the default spec "
+        "(`defect-twin run`): measured side by side, on the machine named in the first line.\n\n"
+        + md.read_text() + ("\n![](img/benchmark.png)\n" if png.exists() else ""))
+    return "benchmarks.md"
 
 def build(run_tutorials=True):
     subprocess.run([str(BIN/"nbdev-proc-nbs")], cwd=ROOT, check=True)
-    if run_tutorials:
-        for nb in sorted((PROC/"tutorials").glob("*.ipynb")):
-            print(f"executing {nb.relative_to(ROOT)}"); execute(nb)
+    run_dir = pipeline_run() if run_tutorials else None
+    if run_dir is not None:   # the executed stage notebooks replace the unexecuted tutorials
+        for nb in run_dir.glob("[0-9][0-9]_*.ipynb"):
+            dest = PROC/"tutorials"/nb.name[3:]
+            if dest.exists(): shutil.copy(nb, dest)
     shutil.rmtree(MD, ignore_errors=True); MD.mkdir()
     nav, tutorials = [], []
     for nb in sorted(PROC.rglob("*.ipynb")):
@@ -87,6 +101,7 @@ def build(run_tutorials=True):
         elif rel.parts[0] == "tutorials": tutorials.append(entry)
         else: nav.append(entry)
     if tutorials: nav.append({"Tutorials": tutorials})
+    if run_dir is not None and (page := benchmark_page(run_dir, MD)): nav.append({"Benchmarks": page})
     cfg = dict(site_name="defect_twin", docs_dir=str(MD), site_dir=str(SITE), use_directory_urls=False,
                theme=dict(name="material", font=False, features=["navigation.sections", "search.highlight"]),
                plugins=["search"], markdown_extensions=["tables", "admonition", "fenced_code", "toc"], nav=nav)
