@@ -22,8 +22,8 @@ fi
 step "notebook tests, slow-flagged real-data cells included"
 "$BIN/nbdev-test" --flags slow --n-workers 1 --timing
 
+step "docs (offline build; the pytest docs checks load it in Chromium)"
+"$BIN/python" tools/build_docs.py
+
 step "pytest"
 "$BIN/python" -m pytest -q tests
-
-step "docs (offline build)"
-"$BIN/python" tools/build_docs.py
