@@ -25,7 +25,7 @@ def problems(path):
         try: tree = ast.parse(body)
         except SyntaxError: continue
         exported = bool(dirs & {"export", "exports", "exporti"})
-        has_imp = any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
+        has_imp = any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(tree))  # nbdev looks at nested ones too
         has_other = any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
         if not exported and has_imp and has_other:
             out.append(f"cell {i}: imports mixed with other code (the docs build executes it)")
