@@ -1,12 +1,9 @@
 """Support for the HTTP tests of the inspection service: a small real model folder and a uvicorn server in a subprocess."""
-import os, sys, time, signal, socket, subprocess, tempfile, pathlib
+import os, sys, time, signal, subprocess, tempfile, pathlib
 import numpy as np
 import httpx
+from defect_twin.tracking import free_port
 
-def free_port() -> int:
-    "A TCP port on 127.0.0.1 that nothing listens on right now."
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 def tiny_patchcore_folder(d, size=64):
     "A real small PatchCore model folder (conv embedding, memory bank from the sample's good images), exported to ONNX."
