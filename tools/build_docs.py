@@ -100,7 +100,11 @@ def build(run_tutorials=True):
         if rel.name == "index.ipynb": nav.insert(0, {"Home": "index.md"})
         elif rel.parts[0] == "tutorials": tutorials.append(entry)
         else: nav.append(entry)
-    if tutorials: nav.append({"Tutorials": tutorials})
+    # tutorials in pipeline order (the run's stages), then any others alphabetically
+    order = ["exploration", "patchcore", "classifier", "export", "benchmark"]
+    stem = lambda e: pathlib.Path(next(iter(e.values()))).stem
+    rank = lambda e: order.index(stem(e)) if stem(e) in order else len(order)
+    if tutorials: nav.append({"Tutorials": sorted(tutorials, key=rank)})
     if run_dir is not None and (page := benchmark_page(run_dir, MD)): nav.append({"Benchmarks": page})
     cfg = dict(site_name="defect_twin", docs_dir=str(MD), site_dir=str(SITE), use_directory_urls=False,
                theme=dict(name="material", font=False, features=["navigation.sections", "search.highlight"]),
