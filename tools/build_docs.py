@@ -100,8 +100,9 @@ def build(run_tutorials=True):
         if rel.name == "index.ipynb": nav.insert(0, {"Home": "index.md"})
         elif rel.parts[0] == "tutorials": tutorials.append(entry)
         else: nav.append(entry)
-    # tutorials in pipeline order (the run's stages), then any others alphabetically
-    order = ["exploration", "patchcore", "classifier", "export", "benchmark"]
+    # tutorials in pipeline order (the run's stages, `runs.STAGES`), then any others alphabetically
+    from defect_twin.runs import STAGES
+    order = [pathlib.Path(f).stem for nb in STAGES.values() for f in (nb.values() if isinstance(nb, dict) else [nb])]
     stem = lambda e: pathlib.Path(next(iter(e.values()))).stem
     rank = lambda e: order.index(stem(e)) if stem(e) in order else len(order)
     if tutorials: nav.append({"Tutorials": sorted(tutorials, key=rank)})
