@@ -5,6 +5,13 @@ import httpx
 from defect_twin.tracking import free_port
 
 
+def scorer(embed, bank, size):
+    "The PatchCore scoring module over `embed` and `bank`: `patchcore.PatchCoreScorer`, or the older `export.PatchCoreGraph`."
+    import importlib
+    pc = importlib.import_module("defect_twin.patchcore")
+    if hasattr(pc, "PatchCoreScorer"): return pc.PatchCoreScorer(embed, bank, num_neighbors=3, sigma=2.0)
+    return importlib.import_module("defect_twin.export").PatchCoreGraph(embed, bank, (size, size), num_neighbors=3, sigma=2.0)
+
 def tiny_patchcore_folder(d, size=64):
     "A real small PatchCore model folder (conv embedding, memory bank from the sample's good images), exported to ONNX."
     import torch
@@ -12,7 +19,7 @@ def tiny_patchcore_folder(d, size=64):
     from defect_twin.core import ModelFolder, sample_path
     from defect_twin.data import read_image
     from defect_twin.transforms import PreprocessSpec
-    from defect_twin.export import export_onnx, PatchCoreGraph
+    from defect_twin.export import export_onnx
     torch.manual_seed(0)
     embed = nn.Sequential(nn.Conv2d(3, 16, 4, stride=4), nn.ReLU()).eval()
     spec = PreprocessSpec(size=[size, size])
@@ -21,7 +28,7 @@ def tiny_patchcore_folder(d, size=64):
     bank = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
     # nudged off exact background matches: sqrt near 0 is where torch and ONNX Runtime differ most (parity check)
     bank = bank[torch.randperm(len(bank), generator=torch.Generator().manual_seed(0))[:400]] + 0.05
-    graph = PatchCoreGraph(embed, bank, (size, size), num_neighbors=3, sigma=2.0).eval()
+    graph = scorer(embed, bank, size).eval()
     tests = [read_image(p) for p in sorted((sample_path()/"test"/"good").glob("*.png"))]
     with torch.no_grad(): s = graph(torch.from_numpy(spec.apply_batch(tests)))[0]
     mf = ModelFolder(d)
@@ -36,21 +43,21 @@ def tiny_patchcore_folder(d, size=64):
 
 class Server:
     "`defect_twin.api.serve(model_dir, ...)` in a subprocess on 127.0.0.1; waits for /ready; always stopped on exit."
-    def __init__(self, model_dir, port=None, ready_timeout=120, **config):
+    def __init__(self, model_dir, port=None, ready_timeout=120, env=None, headers=None, **config):
         self.model_dir, self.port, self.config, self.ready_timeout = str(model_dir), port or free_port(), config, ready_timeout
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url, self.env, self.headers = f"http://127.0.0.1:{self.port}", env, headers or {}
 
     def __enter__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         code = f"from defect_twin.api import serve; serve({self.model_dir!r}, port={self.port}{', ' + args if args else ''})"
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
         self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, env={**os.environ, **(self.env or {})})
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None: break
             try:
-                if httpx.get(self.url + "/ready", timeout=1).status_code == 200: return self
+                if httpx.get(self.url + "/ready", timeout=1, headers=self.headers).status_code == 200: return self
             except httpx.TransportError: pass
             time.sleep(0.2)
         self.__exit__()
@@ -68,3 +75,62 @@ class Server:
             try: self.proc.wait(15)
             except subprocess.TimeoutExpired: os.killpg(self.proc.pid, signal.SIGKILL); self.proc.wait(10)
         self.log.close()
+
+
+# ---- fault injection helpers ------------------------------------------------------------------------------
+
+def poison_score(src, dst, when="always", cut=-1.0):
+    """Copy model folder `src` to `dst` with its ONNX graph edited so that `score` is NaN: `when="always"`, or only for
+    images whose normalised mean is below `cut` (`when="dark"`: black images; mid-grey and noise stay finite)."""
+    import shutil, onnx
+    from onnx import helper, TensorProto
+    shutil.copytree(src, dst)
+    path = pathlib.Path(dst)/"model.onnx"
+    m = onnx.load(str(path))
+    g = m.graph
+    prod = next(n for n in g.node if "score" in n.output)
+    prod.output[list(prod.output).index("score")] = "score_raw"
+    const = lambda name, v: helper.make_tensor(name, TensorProto.FLOAT, [], [v])
+    if when == "always":
+        g.initializer.append(const("nan_c", float("nan")))
+        g.node.append(helper.make_node("Add", ["score_raw", "nan_c"], ["score"]))
+    else:
+        g.initializer.extend([const("cut_c", float(cut)), const("zero_c", 0.0),
+                              helper.make_tensor("axes_c", TensorProto.INT64, [3], [1, 2, 3])])
+        g.node.extend([helper.make_node("ReduceMean", ["input", "axes_c"], ["mean_c"], keepdims=0),
+                       helper.make_node("Sub", ["mean_c", "cut_c"], ["d_c"]),
+                       helper.make_node("Sqrt", ["d_c"], ["q_c"]),          # NaN where mean < cut
+                       helper.make_node("Mul", ["q_c", "zero_c"], ["z_c"]),
+                       helper.make_node("Add", ["score_raw", "z_c"], ["score"])])
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return pathlib.Path(dst)
+
+def serve_cmd(model_dir, port, **kw) -> list:
+    "The command line that runs `serve(model_dir, port=port, **kw)` in a fresh interpreter."
+    args = "".join(f", {k}={v!r}" for k, v in kw.items())
+    return [sys.executable, "-c", f"from defect_twin.api import serve; serve({str(model_dir)!r}, port={port}{args})"]
+
+def app_cmd(model_dir, port) -> list:
+    "uvicorn serving `create_app(model_dir)` (background loading: the process stays up even if the model is broken)."
+    return [sys.executable, "-c", "import uvicorn; from defect_twin.api import create_app; "
+            f"uvicorn.run(create_app({str(model_dir)!r}), host='127.0.0.1', port={port}, log_level='warning')"]
+
+def png_bytes(img) -> bytes:
+    "PNG bytes of a uint8 RGB (or grey) image."
+    import cv2
+    return cv2.imencode(".png", np.ascontiguousarray(img[..., ::-1]) if img.ndim == 3 else img)[1].tobytes()
+
+def large_png(side, seed=0) -> bytes:
+    "A real `side x side` RGB PNG (a sample bottle scaled up, light noise): megapixels that compress to a few MB."
+    import cv2
+    from defect_twin.core import sample_path
+    im = cv2.imread(str(sorted((sample_path()/"test"/"good").glob("*.png"))[seed % 3]))[..., ::-1]
+    im = cv2.resize(im, (side, side), interpolation=cv2.INTER_LINEAR)
+    return png_bytes(im)
+
+def rss_mb(pid) -> float:
+    "Resident memory of process `pid` and its children, in MB."
+    import psutil
+    p = psutil.Process(pid)
+    return sum(q.memory_info().rss for q in [p, *p.children(recursive=True)]) / 2**20
