@@ -80,7 +80,8 @@ def main(argv=None):
     from torch import nn
     from defect_twin.core import ModelFolder, setup_logging, sample_path
     from defect_twin.backbones import create_backbone, default_spec
-    from defect_twin.export import export_onnx, ClassifierScore, load_for_export
+    from defect_twin.export import export_onnx, load_for_export
+    from defect_twin.classifier import ClassifierScore
     setup_logging()
     batches = [int(b) for b in a.batches.split(",")]
     info = dict(gpu=torch.cuda.get_device_name(0) if dev == "cuda" else "none (CPU dry run)", torch=torch.__version__, onnxruntime=ort.__version__, providers=ort.get_available_providers())

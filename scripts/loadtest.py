@@ -19,13 +19,14 @@ def build_model(d:pathlib.Path) -> pathlib.Path:
     "Fit a PatchCore on the sample's good training images, save it and export it to ONNX."
     from defect_twin.core import sample_path
     from defect_twin.patchcore import PatchCore
-    from defect_twin.export import export_onnx, ParityError, PatchCoreGraph
+    from defect_twin.export import export_onnx, ParityError
+    from defect_twin.patchcore import PatchCoreScorer
     pc = PatchCore("tf_efficientnet_lite0", image_size=256).fit(sorted((sample_path()/"train"/"good").glob("*.png")))
     pc.save(d)
     try:
         try: export_onnx(d)
         except TypeError:   # an export that cannot yet rebuild the graph from the folder: hand it the module
-            export_onnx(d, module=PatchCoreGraph(pc.embedder, pc.bank.cpu(), pc.spec.hw, num_neighbors=pc.num_neighbors,
+            export_onnx(d, module=PatchCoreScorer(pc.embedder, pc.bank.cpu(), num_neighbors=pc.num_neighbors,
                                                  sigma=pc.sigma).eval())
     except ParityError as e:
         if not (d/"model.onnx").exists(): raise
