@@ -6,11 +6,9 @@ from defect_twin.tracking import free_port
 
 
 def scorer(embed, bank, size):
-    "The PatchCore scoring module over `embed` and `bank`: `patchcore.PatchCoreScorer`, or the older `export.PatchCoreGraph`."
-    import importlib
-    pc = importlib.import_module("defect_twin.patchcore")
-    if hasattr(pc, "PatchCoreScorer"): return pc.PatchCoreScorer(embed, bank, num_neighbors=3, sigma=2.0)
-    return importlib.import_module("defect_twin.export").PatchCoreGraph(embed, bank, (size, size), num_neighbors=3, sigma=2.0)
+    "The PatchCore scoring module over `embed` and `bank` (`patchcore.PatchCoreScorer`; `size` is the input side)."
+    from defect_twin.patchcore import PatchCoreScorer
+    return PatchCoreScorer(embed, bank, num_neighbors=3, sigma=2.0)
 
 def tiny_patchcore_folder(d, size=64):
     "A real small PatchCore model folder (conv embedding, memory bank from the sample's good images), exported to ONNX."
