@@ -21,7 +21,7 @@ def tiny(tmp_path_factory):
     return tiny_patchcore_folder(tmp_path_factory.mktemp("tiny")).path
 
 
-def test_twin_simulate_small_stream(tiny, tmp_path):
+def test_twin_simulate_small_stream(tiny, tmp_path, capsys):
     line = tmp_path/"line.yaml"; line.write_text(LINE)
     out = tmp_path/"sim"
     env = {**os.environ, "DEFECT_TWIN_CACHE": str(tmp_path/"cache")}            # the score cache stays in the test's folder
@@ -34,13 +34,13 @@ def test_twin_simulate_small_stream(tiny, tmp_path):
     assert set(rows) == {"stable", "brightness -20 %"}
     assert rows["stable"]["parts"] == 40 + 100 and rows["brightness -20 %"]["change_at"] == 46
     assert (out/"table.md").is_file() and (out/"stable.png").is_file()
-    # the line file's own `model:` does not exist: without --model the command says so in one line
-    r = subprocess.run([CMD, "twin", "simulate", str(line), "--data", "sample", "--out", str(out)], capture_output=True, text=True, env=env)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "model folder" in r.stderr and "does not exist" in r.stderr and "--model" in r.stderr, r.stderr
-    r = subprocess.run([CMD, "twin", "simulate", str(line), "--data", "sample", "--model", str(tiny), "--only", "smoke"],
-                       capture_output=True, text=True, env=env)
-    assert r.returncode == 2 and "unknown scenario(s) ['smoke']" in r.stderr, r.stderr
+    # the line file's own `model:` does not exist: without --model the command says so in one line (in-process: fast)
+    from defect_twin.cli import main
+    assert main(["twin", "simulate", str(line), "--data", "sample", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "model folder" in err and "does not exist" in err and "--model" in err, err
+    assert main(["twin", "simulate", str(line), "--data", "sample", "--model", str(tiny), "--only", "smoke"]) == 2
+    assert "unknown scenario(s) ['smoke']" in capsys.readouterr().err
 
 
 def test_serve_line_detect_feeds_the_twin(tiny, tmp_path):
