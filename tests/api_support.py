@@ -39,27 +39,26 @@ def tiny_patchcore_folder(d, size=64):
     export_onnx(d, module=graph, images=tests[:2] + defects)
     return mf
 
-class Server:
-    "`defect_twin.api.serve(model_dir, ...)` in a subprocess on 127.0.0.1; waits for /ready; always stopped on exit."
-    def __init__(self, model_dir, port=None, ready_timeout=120, env=None, headers=None, **config):
-        self.model_dir, self.port, self.config, self.ready_timeout = str(model_dir), port or free_port(), config, ready_timeout
-        self.url, self.env, self.headers = f"http://127.0.0.1:{self.port}", env, headers or {}
+class PyServer:
+    "A Python snippet that serves HTTP, run in a subprocess on 127.0.0.1 until `ready_path` answers 200; always stopped on exit."
+    what = "the server"
+    def __init__(self, code:str, port:int, ready_path:str, ready_timeout=120, env=None, headers=None):
+        self.code, self.port, self.ready_path, self.ready_timeout = code, port, ready_path, ready_timeout
+        self.url, self.env, self.headers = f"http://127.0.0.1:{port}", env, headers or {}
 
     def __enter__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
-        code = f"from defect_twin.api import serve; serve({self.model_dir!r}, port={self.port}{', ' + args if args else ''})"
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=self.log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen([sys.executable, "-c", self.code], stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True, env={**os.environ, **(self.env or {})})
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None: break
             try:
-                if httpx.get(self.url + "/ready", timeout=1, headers=self.headers).status_code == 200: return self
+                if httpx.get(self.url + self.ready_path, timeout=1, headers=self.headers).status_code == 200: return self
             except httpx.TransportError: pass
             time.sleep(0.2)
         self.__exit__()
-        raise RuntimeError(f"the service did not become ready on {self.url}; its log:\n{self.output()[-3000:]}")
+        raise RuntimeError(f"{self.what} did not become ready on {self.url}; its log:\n{self.output()[-3000:]}")
 
     def output(self) -> str:
         "What the server printed so far."
@@ -67,12 +66,26 @@ class Server:
 
     def alive(self) -> bool: return self.proc.poll() is None
 
+    def kill(self):
+        "SIGKILL: no shutdown handlers, no flush: what a crash does."
+        os.killpg(self.proc.pid, signal.SIGKILL); self.proc.wait(10)
+
     def __exit__(self, *exc):
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try: self.proc.wait(15)
             except subprocess.TimeoutExpired: os.killpg(self.proc.pid, signal.SIGKILL); self.proc.wait(10)
         self.log.close()
+
+class Server(PyServer):
+    "`defect_twin.api.serve(model_dir, ...)` in a subprocess on 127.0.0.1; waits for /ready; always stopped on exit."
+    what = "the service"
+    def __init__(self, model_dir, port=None, ready_timeout=120, env=None, headers=None, **config):
+        self.model_dir, self.config = str(model_dir), config
+        port = port or free_port()
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
+        code = f"from defect_twin.api import serve; serve({self.model_dir!r}, port={port}{', ' + args if args else ''})"
+        super().__init__(code, port, "/ready", ready_timeout, env, headers)
 
 
 # ---- fault injection helpers ------------------------------------------------------------------------------

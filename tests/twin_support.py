@@ -1,7 +1,7 @@
 """Support for the twin's tests: a small line, inspection events, and the twin served by uvicorn in a subprocess."""
-import os, sys, time, signal, subprocess, tempfile, pathlib
-import httpx
+import pathlib
 from defect_twin.tracking import free_port
+from api_support import PyServer
 
 LINE = """name: test_line
 stations:
@@ -22,35 +22,12 @@ def normal_scores(n, seed=0, mu=10.0):
     import numpy as np
     return np.random.default_rng(seed).normal(mu, 1.0, n)
 
-class TwinServer:
+class TwinServer(PyServer):
     "`twin.serve_twin(line, db, port=...)` in a subprocess on 127.0.0.1; waits for /api/v1/line; stopped (or killed) on exit."
+    what = "the twin"
     def __init__(self, line, db, port=None, api_key=None, ready_timeout=60):
-        self.line, self.db, self.port, self.api_key, self.ready_timeout = str(line), db, port or free_port(), api_key, ready_timeout
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.headers = {"X-API-Key": api_key} if api_key else {}
-
-    def __enter__(self):
-        code = (f"from defect_twin.twin import serve_twin; serve_twin({self.line!r}, {self.db!r}, port={self.port}, "
+        self.line, self.db, self.api_key = str(line), db, api_key
+        port = port or free_port()
+        code = (f"from defect_twin.twin import serve_twin; serve_twin({self.line!r}, {self.db!r}, port={port}, "
                 f"api_key={self.api_key!r}, log_level='warning')")
-        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None: break
-            try:
-                if httpx.get(self.url + "/api/v1/line", headers=self.headers, timeout=1).status_code == 200: return self
-            except httpx.TransportError: pass
-            time.sleep(0.2)
-        self.__exit__()
-        raise RuntimeError(f"the twin did not come up on {self.url}:\n{pathlib.Path(self.log.name).read_text()[-3000:]}")
-
-    def kill(self):
-        "SIGKILL: no shutdown handlers, no flush: what a crash does."
-        os.killpg(self.proc.pid, signal.SIGKILL); self.proc.wait(10)
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try: self.proc.wait(15)
-            except subprocess.TimeoutExpired: os.killpg(self.proc.pid, signal.SIGKILL); self.proc.wait(10)
-        self.log.close()
+        super().__init__(code, port, "/api/v1/line", ready_timeout, headers={"X-API-Key": api_key} if api_key else {})
