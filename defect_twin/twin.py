@@ -23,9 +23,9 @@ from .core import get_logger, ConfigMixin
 __all__ = ['log', 'PKG', 'ASSETS', 'MIGRATIONS', 'STATES', 'TRANSITIONS', 'ACTIONS', 'ZONES', 'META', 'events_t', 'alarms_t',
            'baselines_t', 'EVENT_COLS', 'LineError', 'Station', 'Line', 'example_line_path', 'TransitionError',
            'StationState', 'Event', 'EventError', 'parse_events', 'event_from_prediction', 'events_from_rows',
-           'SPCConfig', 'Signal', 'p0_estimate', 'binom_limit', 'PChart', 'RateCUSUM', 'ScoreEWMA', 'ScoreCUSUM',
-           'ScoreKS', 'StationSPC', 'arl0', 'make_engine', 'migrate', 'Store', 'reference_scores', 'Twin', 'EventBatch',
-           'AckRequest', 'mount_twin', 'twin_app', 'serve_twin', 'ingest_benchmark']
+           'SPCConfig', 'Signal', 'p0_estimate', 'binom_limit', 'PChart', 'RateCUSUM', 'target_sigma', 'ScoreEWMA',
+           'ScoreCUSUM', 'ScoreKS', 'StationSPC', 'arl0', 'make_engine', 'migrate', 'Store', 'reference_scores', 'Twin',
+           'EventBatch', 'AckRequest', 'mount_twin', 'twin_app', 'serve_twin', 'ingest_benchmark']
 
 # %% ../nbs/15_twin.ipynb #36754f39
 log = get_logger("twin")
@@ -430,14 +430,18 @@ class RateCUSUM:
                       dict(p0=round(self.p0, 5), p1=round(min(self.ratio * self.p0, .99), 5), h=self.h, parts=self.k - first))
 
 # %% ../nbs/15_twin.ipynb #2c317665
+def target_sigma(scores) -> tuple[float, float]:
+    "Mean and standard deviation (ddof 1, at least 1e-9) of baseline scores: the in-control target and sigma."
+    s = np.asarray(scores, float)
+    return float(s.mean()), max(float(s.std(ddof=1)), 1e-9)
+
 class ScoreEWMA:
     "Two-sided EWMA of the scores of passed parts, with the exact time-varying limits (Montgomery, section 9.2)."
     def __init__(self, lam:float=0.05, L:float=5.0): self.lam, self.L = float(lam), float(L)
 
     def fit(self, scores:np.ndarray):
         "Target and sigma from the baseline scores."
-        s = np.asarray(scores, float)
-        self.mu, self.sigma = float(s.mean()), max(float(s.std(ddof=1)), 1e-9)
+        self.mu, self.sigma = target_sigma(scores)
         self.z, self.i, self.k, self.series = self.mu, 0, 0, deque(maxlen=2000)
         return self
 
@@ -466,8 +470,7 @@ class ScoreCUSUM:
 
     def fit(self, scores:np.ndarray):
         "Target and sigma from the baseline scores."
-        s = np.asarray(scores, float)
-        self.mu, self.sigma = float(s.mean()), max(float(s.std(ddof=1)), 1e-9)
+        self.mu, self.sigma = target_sigma(scores)
         self.hi = self.lo = 0.0; self.k = self.start_hi = self.start_lo = 0; self.series = deque(maxlen=2000)
         return self
 
