@@ -169,7 +169,8 @@ class ModelFolderError(ValueError):
     "A model folder is missing files or holds something that does not match what the caller expects."
 
 KINDS: dict[str, str] = {"patchcore": "defect_twin.patchcore:PatchCore",   # the registry's table (see `models`)
-                         "classifier": "defect_twin.classifier:Classifier"}
+                         "classifier": "defect_twin.classifier:Classifier",
+                         "padim": "defect_twin.padim:PaDiM"}
 
 def json_safe(o):
     "`o` as plain JSON values: NumPy numbers and arrays as Python ones, paths as strings, NaN and infinities as None."
