@@ -1012,26 +1012,22 @@ def mount_twin(app, # a FastAPI app (e.g. `api.create_app(model_dir)`)
     return app
 
 # %% ../nbs/15_twin.ipynb #242feb2b
-def twin_app(line, # a `Line` or its YAML file
+def twin_app(line, # a `Line`, its YAML file, or a `Twin`
              db:str="sqlite:///twin.db", # SQLAlchemy URL of the twin's database
-             model_dir=None, # serve this model folder too (`api.create_app`)
              api_key:str|None=None,
              spc:dict|None=None, # `SPCConfig` overrides
              reference=None, # good-score reference (see `Twin`)
-             **service): # more `api.ServiceConfig` settings
-    "A FastAPI app with the twin of `line` mounted (on the inspection service when `model_dir` is given)."
+            ):
+    "A bare FastAPI app with the twin of `line` mounted, for a twin that only receives events (with a model: `api.create_app(line=...)`)."
     from fastapi import FastAPI
-    if model_dir is not None:
-        from defect_twin.api import create_app
-        tw = line if reference is None else Twin(line, db, spc=spc, reference=reference)   # default: the served folder's good scores
-        return create_app(model_dir, api_key=api_key, line=tw, twin_db=db, twin_spc=spc, **service)
-    return mount_twin(FastAPI(title="defect_twin line twin", version="1"), Twin(line, db, spc=spc, reference=reference), api_key=api_key)
+    tw = line if isinstance(line, Twin) else Twin(line, db, spc=spc, reference=reference)
+    return mount_twin(FastAPI(title="defect_twin line twin", version="1"), tw, api_key=api_key)
 
-def serve_twin(line, db:str="sqlite:///twin.db", host:str="127.0.0.1", port:int=8000, model_dir=None,
+def serve_twin(line, db:str="sqlite:///twin.db", host:str="127.0.0.1", port:int=8000,
                api_key:str|None=None, log_level:str="info", **kw):
-    "Serve `twin_app(line, db, model_dir, api_key)` with uvicorn until interrupted (without `model_dir`: a twin that only receives events)."
+    "Serve `twin_app(line, db, api_key)` with uvicorn until interrupted (a twin that only receives events; with a model: `api.serve(line=...)`)."
     import uvicorn
-    app = twin_app(line, db, model_dir, api_key, **kw)
+    app = twin_app(line, db, api_key, **kw)
     log.info(f"line twin on http://{host}:{port}/line ({db})")
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
