@@ -2,7 +2,6 @@
 
 Modules:
 
-- `defect_twin.data`: Reading images safely, indexing MVTec AD and users' own folders as one DataFrame, downloading with checksums, labelled splits, and the statistics behind `defect-twin data stats`.
 - `defect_twin.migrations.env`: Alembic environment of the line twin's database.
 - `defect_twin.migrations.versions.0001_twin_initial`: the line twin's first schema: events (idempotent by id), alarms, baselines"""
 

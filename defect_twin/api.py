@@ -21,8 +21,8 @@ from fastapi.security import APIKeyHeader
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from .core import get_logger, ConfigMixin
-from .data import ImageReadError, image_format
-from .inference import Engine, Prediction, decode
+from .images import ImageReadError, image_format, decode_image
+from .inference import Engine, Prediction
 import defect_twin.inference as _inference
 
 # %% auto #0
@@ -115,7 +115,7 @@ def read_upload(buf:bytes, # the uploaded file's bytes
     if w * h > max_pixels:
         raise BadImage(413, f"{src}: {w}x{h} = {w*h:,} pixels is more than the service's limit of {max_pixels:,} "
                             "pixels per image (refused before decoding).")
-    try: img = decode(buf, source=src, max_pixels=max_pixels)
+    try: img = decode_image(buf, max_pixels=max_pixels, source=src)
     except ImageReadError as e: raise BadImage(422, str(e)) from e
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise BadImage(422, f"{src}: unsupported image mode (decoded to {img.shape} {img.dtype}); "

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from .core import ModelFolder, get_logger
 from .transforms import PreprocessSpec, score_images
-from .inference import Engine, VARIANT_FILES, SCORE, AMAP, decode, time_calls, latency_stats
+from .inference import Engine, VARIANT_FILES, SCORE, AMAP, time_calls, latency_stats
+from .images import decode_image
 
 # %% auto #0
 __all__ = ['log', 'MATMUL_BACKENDS', 'BACKENDS', 'machine_info', 'matmul_gflops', 'machine_matmul', 'model_flops', 'TorchRunner',
@@ -111,7 +112,7 @@ class TorchRunner:
         return out[0].numpy(), (out[1].numpy() if out[1].ndim == 3 else None)
     def e2e(self, bufs:list) -> list[tuple]:
         "(label, score, heatmap) per encoded image, through `transforms.score_images` as the engine does."
-        imgs = [decode(b) for b in bufs]
+        imgs = [decode_image(b) for b in bufs]
         scores, maps = score_images(self.spec, imgs, self._run, max_batch=max(1, len(imgs)))
         return [("defect" if s >= self.threshold else "good", float(s), maps[i] if maps is not None else None)
                 for i, s in enumerate(scores)]
@@ -130,7 +131,7 @@ BACKENDS = ("pytorch", "ort-fp32", "ort-int8-dynamic", "ort-int8-static")
 def _bench_images(model_dir, images) -> list[bytes]:
     "Encoded test images: the given paths, else the model's test split (`export.model_data`)."
     if images is None:
-        from defect_twin.data import load_index
+        from defect_twin.datasets import load_index
         from defect_twin.export import model_data
         df = load_index(model_data(model_dir))
         images = sorted(df[df.split == "test"].path)[:32]
@@ -176,7 +177,7 @@ def benchmark_model(model_dir, # model folder with model.onnx (and weights for t
             Engine(model_dir, variant=b.removeprefix("ort-"), threads=threads, providers=["CPUExecutionProvider"])
         for bs in batch_sizes:
             batch = [bufs[i % len(bufs)] for i in range(bs)]
-            if bs not in xs: xs[bs] = spec.apply_batch([decode(v) for v in batch])
+            if bs not in xs: xs[bs] = spec.apply_batch([decode_image(v) for v in batch])
             x = xs[bs]
             for mode, fn in (("model", lambda: r.model(x) if b == "pytorch" else r.run(x)),
                              ("image→result", lambda: r.e2e(batch) if b == "pytorch" else r.predict_bytes(batch))):
@@ -191,7 +192,7 @@ def benchmark_model(model_dir, # model folder with model.onnx (and weights for t
     if base is not None: df["speedup_vs_pytorch"] = [base[(r.batch, r.mode)] / r.mean_ms for r in df.itertuples()]
     res = dict(model=dict(kind=meta.get("kind"), name=meta.get("name"), backbone=meta.get("backbone"), input=spec.size),
                machine=info, threads=threads, matmul_gflops=peak, matmul=mm, model_gflop_per_image=flops / 1e9 if flops else None,
-               n_images=len(bufs), image_hw=list(decode(bufs[0]).shape[:2]), rows=df.to_dict("records"))
+               n_images=len(bufs), image_hw=list(decode_image(bufs[0]).shape[:2]), rows=df.to_dict("records"))
     out = Path(out) if out is not None else mf.path
     out.mkdir(parents=True, exist_ok=True)
     res["table_md"] = benchmark_table(res)

@@ -43,7 +43,7 @@ import defect_twin
 from .core import get_logger, seed_everything, seed_worker, get_device, ModelFolder, ModelFolderError
 from .models import Model
 from .inference import SCORE
-from .data import read_image, read_mask, load_index, labelled_split
+from .images import read_image, read_mask; from defect_twin.datasets import load_index, labelled_split
 from .transforms import PreprocessSpec, train_tfms, eval_tfms
 from .backbones import create_backbone, default_spec
 from .synth import SyntheticDefects

@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/14_cli.ipynb #78f32599
 def _data(a):
-    from defect_twin.data import data_stats_cli
+    from defect_twin.datasets import data_stats_cli
     print(data_stats_cli(a.path, as_json=a.json))
 
 def _run(a):
@@ -136,7 +136,7 @@ def _train(a):
         from defect_twin.core import ModelFolder
         data = a.data
         if a.normal_dir or a.abnormal_dir or a.mask_dir:
-            from defect_twin.data import folder_index
+            from defect_twin.datasets import folder_index
             kw = {k: v for k, v in dict(normal_dir=a.normal_dir, abnormal_dirs=a.abnormal_dir, mask_dir=a.mask_dir).items() if v}
             data = folder_index(a.data, **kw)
             csv = Path(a.out)/"index.csv"; csv.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ def test_part(model_dir, # a model folder
              ):
     "The rows of `data`'s index to evaluate `model_dir` on (see above), with `label`, `defect_type`, `mask_path`."
     import pandas as pd
-    from defect_twin.data import load_index, training_split
+    from defect_twin.datasets import load_index, training_split
     mf, df = ModelFolder(model_dir), load_index(data)
     if mf.file(mf.SPLIT).exists():
         sp = pd.read_csv(mf.file(mf.SPLIT))
@@ -36,7 +36,7 @@ def test_part(model_dir, # a model folder
 # %% ../nbs/07a_evaluation.ipynb #eced6f3c
 def _figures(out:Path, test, scores, thr:float, model, pixels, n:int=4) -> list[str]:
     "ROC, PR, score histogram, confusion matrix, PRO curve (with pixels) and the heatmap grid (models with maps)."
-    from defect_twin.data import read_mask
+    from defect_twin.images import read_mask
     y, names = test.label.to_numpy(), [f"{t}/{Path(p).name}" for t, p in zip(test.defect_type, test.path)]
     figs = dict(roc=lambda p: M.plot_roc(y, scores, path=p), pr=lambda p: M.plot_pr(y, scores, path=p),
                 score_hist=lambda p: M.plot_score_hist(y, scores, threshold=thr, path=p),
@@ -64,7 +64,7 @@ def evaluate_model(model_dir, # a model folder of any kind
                   ) -> dict:
     "Score `data`'s test part with a saved model: metrics.json (image/pixel AUROC, AUPRO, F1-max, ...) and figures."
     from defect_twin.models import load_model
-    from defect_twin.data import read_mask, probe_image
+    from defect_twin.images import read_mask, probe_image
     model = load_model(model_dir, device=device)
     mf = ModelFolder(model_dir)
     test = test_part(model_dir, data).reset_index(drop=True)

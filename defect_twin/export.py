@@ -84,7 +84,7 @@ def read_metadata(model:onnx.ModelProto|str|Path) -> dict:
 # %% ../nbs/08_export.ipynb #6c53d115
 def parity_images(n:int=5) -> list[np.ndarray]:
     "`n` real uint8 RGB images for parity checks: the bundled bottle sample, else MVTec bottle test images."
-    from defect_twin.data import read_image
+    from defect_twin.images import read_image
     exts = (".png", ".jpg", ".jpeg", ".bmp")
     paths = sorted(p for p in sample_path().rglob("*") if p.suffix.lower() in exts) if sample_path().is_dir() else []
     if len(paths) < n:
@@ -224,7 +224,7 @@ def export_onnx(model_dir, # model folder with model.json, preprocess.json, thre
 class ImageCalibrationReader(CalibrationDataReader):
     "ORT `CalibrationDataReader` over image files: each `get_next` returns one preprocessed batch (`spec.apply`)."
     def __init__(self, paths:list, spec:PreprocessSpec, input_name:str=INPUT_NAME, batch_size:int=1):
-        from defect_twin.data import read_image
+        from defect_twin.images import read_image
         if not len(paths): raise ValueError("ImageCalibrationReader needs at least one image path.")
         self.paths, self.spec, self.input_name, self.bs, self._read = list(paths), spec, input_name, batch_size, read_image
         self.rewind()
@@ -248,7 +248,7 @@ def good_train_paths(model_dir, # model folder (its model.json names the trainin
                      data:str|None=None, # override the data path
                     ) -> list[Path]:
     "Good training images of the model's data set (`data.training_split`), for calibration."
-    from defect_twin.data import load_index, training_split
+    from defect_twin.datasets import load_index, training_split
     df = training_split(load_index(data or model_data(model_dir)), seed=ModelFolder(model_dir).meta.get("seed", 42))
     paths = sorted(Path(p) for p in df[df.part == "train"].path)
     if not paths: raise ExportError(f"No good training images in {data or model_data(model_dir)} for calibration; pass `calib_paths`.")
@@ -323,7 +323,7 @@ def quantize_variant(model_dir, # model folder holding model.onnx (fp32)
 # %% ../nbs/08_export.ipynb #f3e44a62
 def _test_split(model_dir, data:str|None, n:int|None) -> tuple[list, np.ndarray]:
     "Test images (decoded) and 0/1 labels of the model's data set (its test part, see `evaluation.test_part`)."
-    from defect_twin.data import read_image
+    from defect_twin.images import read_image
     from defect_twin.evaluation import test_part
     df = test_part(model_dir, data or model_data(model_dir)).sort_values("path")
     if n is not None and n < len(df): df = df.iloc[np.linspace(0, len(df) - 1, n).round().astype(int)]

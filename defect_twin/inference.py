@@ -15,12 +15,12 @@ import cv2
 from fastcore.basics import patch
 from .core import ModelFolder, ModelFolderError, get_logger, verdict
 from .transforms import PreprocessSpec, score_images
-from .data import decode_image, read_image, ImageReadError, MAX_PIXELS
+from .images import decode_image
 
 # %% auto #0
 __all__ = ['log', 'INPUT_NAME', 'SCORE', 'AMAP', 'META_KEYS', 'WEIGHT_FILES', 'VARIANT_FILES', 'PROVIDER_ORDER',
-           'ModelMismatchError', 'NonFiniteScoreError', 'choose_providers', 'session_options', 'Prediction', 'decode',
-           'Engine', 'time_calls', 'latency_stats']
+           'ModelMismatchError', 'NonFiniteScoreError', 'choose_providers', 'session_options', 'Prediction', 'Engine',
+           'time_calls', 'latency_stats']
 
 # %% ../nbs/09_inference.ipynb #cdb651a3
 log = get_logger(__name__)
@@ -83,32 +83,6 @@ class Prediction:
             d["heatmap_shape"] = list(self.heatmap.shape)
             if heatmap: d["heatmap"] = self.heatmap.tolist()
         return d
-
-# %% ../nbs/09_inference.ipynb #59dc852a
-try: import imagecodecs
-except ImportError: imagecodecs = None
-
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-def _fast_png(buf:bytes, max_pixels:int|None) -> np.ndarray|None:
-    "8-bit RGB PNG through libpng (`imagecodecs`, GIL released) after the header checks, or None when this path does not apply."
-    if imagecodecs is None or len(buf) < 45 or buf[:8] != _PNG_MAGIC or buf[12:16] != b"IHDR": return None
-    w, h = int.from_bytes(buf[16:20], "big"), int.from_bytes(buf[20:24], "big")
-    if buf[24] != 8 or buf[25] != 2 or b"IEND" not in buf[-12:]: return None
-    if w == 0 or h == 0 or (max_pixels is not None and w * h > max_pixels): return None
-    try: img = imagecodecs.png_decode(buf)
-    except RuntimeError: return None          # imagecodecs.PngError: data.decode_image names the problem
-    return img if img.shape == (h, w, 3) and img.dtype == np.uint8 else None
-
-def decode(buf:bytes, # an encoded image: PNG, JPEG, BMP or TIFF
-           source:str|None=None, # name for error messages
-           max_pixels:int|None=MAX_PIXELS, # refuse larger images (checked before decoding)
-           fast:bool=True, # use imagecodecs' libpng for 8-bit RGB PNGs
-          ) -> np.ndarray:
-    "uint8 RGB `HxWx3` from encoded bytes: imagecodecs for plain PNGs, `data.decode_image` otherwise (clear errors)."
-    if isinstance(buf, (bytearray, memoryview)): buf = bytes(buf)
-    img = _fast_png(buf, max_pixels) if fast and isinstance(buf, bytes) else None
-    return img if img is not None else decode_image(buf, max_pixels, source=source)
 
 # %% ../nbs/09_inference.ipynb #65fcff14
 def _onnx_file(mf:ModelFolder, variant:str|None) -> tuple[str, Path]:
@@ -268,7 +242,7 @@ def predict_bytes(self:Engine, bufs:list, # encoded images (PNG, JPEG, BMP, TIFF
     "Predictions for encoded images; decode time is in each prediction's `timings['decode']`."
     if isinstance(bufs, (bytes, bytearray)): raise TypeError("predict_bytes expects a list of encoded images: wrap one in a list.")
     names = sources or [f"image {i}" for i in range(len(bufs))]
-    res = self._map(_timed(lambda ib: decode(ib[0], source=ib[1], fast=self.fast_decode)), list(zip(bufs, names)))
+    res = self._map(_timed(lambda ib: decode_image(ib[0], source=ib[1], fast=self.fast_decode)), list(zip(bufs, names)))
     return self._predict([r[0] for r in res], [r[1] for r in res])
 
 @patch
@@ -278,7 +252,7 @@ def predict_paths(self:Engine, paths:list) -> list[Prediction]:
     def read(p):
         p = Path(p)
         if not p.is_file(): raise FileNotFoundError(f"Image file not found: {p}")
-        return decode(p.read_bytes(), source=str(p), fast=self.fast_decode)
+        return decode_image(p.read_bytes(), source=str(p), fast=self.fast_decode)
     res = self._map(_timed(read), list(paths))
     return self._predict([r[0] for r in res], [r[1] for r in res])
 

@@ -50,7 +50,7 @@ def image_list(images_or_paths) -> list:
     return list(x)
 
 def _read(x) -> np.ndarray:
-    from defect_twin.data import read_image
+    from defect_twin.images import read_image
     return read_image(x) if isinstance(x, (str, Path)) else np.asarray(x)
 
 def image_chunks(items:list, # paths or uint8 arrays

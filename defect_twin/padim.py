@@ -416,7 +416,7 @@ def train_padim(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (see 
                 **kwargs, # more `PaDiM` arguments (layers, eps, weights, device, tile_overlap, scale, channels, ...)
                ) -> Path:
     "Fit PaDiM on the good training images of `data_path`, save the model folder (with `split.csv`), evaluate it."
-    from defect_twin.data import load_index, training_split, probe_image
+    from defect_twin.datasets import load_index, training_split; from defect_twin.images import probe_image
     from defect_twin.transforms import choose_spec
     from defect_twin.metrics import choose_threshold
     parts = training_split(load_index(data_path), seed=seed)

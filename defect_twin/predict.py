@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import cv2
 from .core import ModelFolder, get_logger, verdict
-from .data import IMAGE_EXTS, read_image, ImageReadError
+from .images import IMAGE_EXTS, read_image, ImageReadError
 
 # %% auto #0
 __all__ = ['COLUMNS', 'collect_inputs', 'Scorer', 'predict_folder', 'summarize']
@@ -91,6 +91,34 @@ def _save_outputs(out:Path, path:str, img, heat, thr:float, overlays:bool, masks
         cv2.imwrite(str(out/"overlays"/name), np.ascontiguousarray(ov[..., ::-1]))
     if masks: cv2.imwrite(str(out/"masks"/name), ((heat >= thr) * 255).astype(np.uint8))
 
+def _err(e:Exception) -> str: return f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+
+def _read(p:str):
+    "(image, error, decode ms) for one path; a file that is no image gives its error, never an exception."
+    t = time.perf_counter()
+    try: return read_image(p), None, (time.perf_counter() - t) * 1e3
+    except (ImageReadError, FileNotFoundError, OSError, ValueError) as e: return None, f"{type(e).__name__}: {e}", 0.0
+
+def _score_chunk(scorer, chunk:list, dec:list, thr:dict, save) -> list[dict]:
+    "The CSV rows of one decoded chunk; when the batch fails, its images are scored one by one so one bad image is one error row."
+    row = lambda i, **kw: dict(path=chunk[i], score="", verdict="error", threshold=thr["value"], ms="", error="") | kw
+    rows = [row(i, error=dec[i][1]) for i in range(len(chunk))]
+    ok = [i for i, d in enumerate(dec) if d[0] is not None]
+    if not ok: return rows
+    def put(i, s, heat, ms=""):
+        rows[i] = row(i, score=f"{s:.6g}", verdict=verdict(s, thr), ms=ms)
+        if heat is not None and save: save(chunk[i], dec[i][0], heat)
+    t = time.perf_counter()
+    try: sc, maps = scorer([dec[i][0] for i in ok])
+    except Exception:
+        for i in ok:
+            try: s1, m1 = scorer([dec[i][0]]); put(i, s1[0], None if m1 is None else m1[0])
+            except Exception as e1: rows[i] = row(i, error=_err(e1))
+        return rows
+    per = (time.perf_counter() - t) * 1e3 / len(ok)
+    for k, i in enumerate(ok): put(i, sc[k], None if maps is None else maps[k], ms=f"{per + dec[i][2]:.2f}")
+    return rows
+
 def predict_folder(model_dir, # a model folder
                    inputs, # files, folders, globs or CSVs (see `collect_inputs`)
                    out_dir, # where predictions.csv, summary.json and the figures go
@@ -101,6 +129,7 @@ def predict_folder(model_dir, # a model folder
                    runtime:str="auto", # "auto" (ONNX when model.onnx exists), "onnx" or "torch"
                    progress:bool=True, # show a progress bar
                    limit:int|None=None, # stop after this many new rows (tests; a killed job)
+                   sync_s:float=2.0, # fsync the CSV at most this often (it is flushed after every batch)
                   ) -> dict:
     "Score every input image into `out_dir/predictions.csv` (resumable), with optional overlays and masks; return the summary."
     from tqdm.auto import tqdm
@@ -112,50 +141,27 @@ def predict_folder(model_dir, # a model folder
     csv_path = out/"predictions.csv"
     done = _done_rows(csv_path)
     todo = [p for p in paths if p not in done]
-    thr = scorer.threshold
-    new = csv_path.exists() and csv_path.stat().st_size > 0
-    t_start, written = time.perf_counter(), 0
     if limit is not None: todo = todo[:limit]
-    def read(p):
-        t = time.perf_counter()
-        try: return read_image(p), None, (time.perf_counter() - t) * 1e3
-        except (ImageReadError, FileNotFoundError, OSError, ValueError) as e: return None, f"{type(e).__name__}: {e}", 0.0
+    thr = scorer.threshold
+    save = ((lambda p, img, heat: _save_outputs(out, p, img, heat, thr["value"], save_overlays, save_masks))
+            if save_overlays or save_masks else None)
+    new = csv_path.exists() and csv_path.stat().st_size > 0
+    t_start, written, last_sync = time.perf_counter(), 0, time.perf_counter()
+    chunks = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
     with open(csv_path, "a", newline="") as fh, ThreadPoolExecutor(max(1, workers)) as pool:
         w = csv.DictWriter(fh, COLUMNS)
         if not new: w.writeheader()
         bar = tqdm(total=len(todo), disable=not progress, desc="predict", unit="img")
-        for s in range(0, len(todo), batch_size):
-            chunk = todo[s:s + batch_size]
-            dec = list(pool.map(read, chunk))
-            ok = [i for i, (im, err, _) in enumerate(dec) if im is not None]
-            rows = {i: dict(path=chunk[i], score="", verdict="error", threshold=thr["value"], ms="", error=dec[i][1]) for i in range(len(chunk)) if i not in ok}
-            if ok:
-                t = time.perf_counter()
-                try:
-                    sc, maps = scorer([dec[i][0] for i in ok])
-                    per = (time.perf_counter() - t) * 1e3 / len(ok)
-                    for k, i in enumerate(ok):
-                        rows[i] = dict(path=chunk[i], score=f"{sc[k]:.6g}", verdict=verdict(sc[k], thr), threshold=thr["value"],
-                                       ms=f"{per + dec[i][2]:.2f}", error="")
-                        if maps is not None and (save_overlays or save_masks):
-                            _save_outputs(out, chunk[i], dec[i][0], maps[k], thr["value"], save_overlays, save_masks)
-                except Exception as e:                       # one image that the model cannot take: score them one by one
-                    if len(ok) == 1:
-                        rows[ok[0]] = dict(path=chunk[ok[0]], score="", verdict="error", threshold=thr["value"], ms="",
-                                           error=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
-                    else:
-                        for i in ok:
-                            try:
-                                sc1, m1 = scorer([dec[i][0]])
-                                rows[i] = dict(path=chunk[i], score=f"{sc1[0]:.6g}", verdict=verdict(sc1[0], thr), threshold=thr["value"], ms="", error="")
-                                if m1 is not None and (save_overlays or save_masks):
-                                    _save_outputs(out, chunk[i], dec[i][0], m1[0], thr["value"], save_overlays, save_masks)
-                            except Exception as e1:
-                                rows[i] = dict(path=chunk[i], score="", verdict="error", threshold=thr["value"], ms="",
-                                               error=f"{type(e1).__name__}: {str(e1).splitlines()[0][:300] if str(e1) else ''}")
-            for i in range(len(chunk)): w.writerow(rows[i])
-            fh.flush(); os.fsync(fh.fileno())
+        nxt = [pool.submit(_read, p) for p in chunks[0]] if chunks else []
+        for k, chunk in enumerate(chunks):
+            dec = [f.result() for f in nxt]
+            # the next chunk decodes on the threads while this one is scored
+            nxt = [pool.submit(_read, p) for p in chunks[k + 1]] if k + 1 < len(chunks) else []
+            w.writerows(_score_chunk(scorer, chunk, dec, thr, save))
+            fh.flush()                                       # a killed job keeps every finished batch
+            if time.perf_counter() - last_sync >= sync_s: os.fsync(fh.fileno()); last_sync = time.perf_counter()
             written += len(chunk); bar.update(len(chunk))
+        fh.flush(); os.fsync(fh.fileno())                    # and a power cut keeps all but the last `sync_s` seconds
         bar.close()
     return summarize(out, model_dir, scorer.runtime, time.perf_counter() - t_start, written)
 

@@ -31,7 +31,7 @@ def to_rgb(img) -> np.ndarray:
     img = np.asarray(img)
     if img.dtype != np.uint8:
         raise TypeError(f"Expected a uint8 image (0-255), got dtype {img.dtype}. Read images with "
-                        "`defect_twin.data.read_image` or convert them to uint8 first.")
+                        "`defect_twin.images.read_image` or convert them to uint8 first.")
     if img.ndim == 2: img = img[..., None]
     if img.ndim != 3 or img.shape[2] not in (1, 3, 4) or min(img.shape[:2]) < 1:
         raise ValueError(f"Expected an image shaped HxW or HxWx1/3/4, got shape {img.shape}.")

@@ -112,7 +112,7 @@ class ImageSource:
                     good_from:str="test", # which split's good images the stream uses ("test": new parts the model never saw)
                     max_side:int|None=None) -> "ImageSource":
         "Good images from `<split>/good` (or `good/`), defect images from the other folders of `test/` (or of `path`)."
-        from defect_twin.data import read_image
+        from defect_twin.images import read_image
         p = Path(path)
         root = p/"test" if (p/"test").is_dir() else p
         gdir = (p/good_from/"good") if (p/good_from/"good").is_dir() else root/"good"

@@ -106,7 +106,7 @@ def main(argv=None):
         from defect_twin.patchcore import PatchCore
         pc_dir = Path(a.patchcore) if a.patchcore else None
         if pc_dir is None:
-            from defect_twin.data import mvtec_index
+            from defect_twin.datasets import mvtec_index
             pc_dir = tmp/"patchcore"
             idx = mvtec_index(sample_path())
             PatchCore(device=dev).fit(idx[idx.split == "train"]).save(pc_dir)

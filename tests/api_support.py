@@ -15,7 +15,7 @@ def tiny_patchcore_folder(d, size=64):
     import torch
     from torch import nn
     from defect_twin.core import ModelFolder, sample_path
-    from defect_twin.data import read_image
+    from defect_twin.images import read_image
     from defect_twin.transforms import PreprocessSpec
     from defect_twin.export import export_onnx
     torch.manual_seed(0)

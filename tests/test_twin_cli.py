@@ -3,7 +3,7 @@ import json, os, pathlib, signal, subprocess, sys, time
 import httpx, pytest
 from api_support import tiny_patchcore_folder, png_bytes
 from defect_twin.core import sample_path
-from defect_twin.data import read_image
+from defect_twin.images import read_image
 from defect_twin.tracking import free_port
 
 CMD = str(pathlib.Path(sys.executable).parent/"defect-twin")

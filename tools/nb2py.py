@@ -1,4 +1,4 @@
-"""Write a notebook as percent-format text: `python tools/nb2py.py nbs/01_data.ipynb OUT.py` (edit, then py2nb.py back)."""
+"""Write a notebook as percent-format text: `python tools/nb2py.py nbs/01_images.ipynb OUT.py` (edit, then py2nb.py back)."""
 import sys, jupytext
 
 if __name__ == "__main__":
