@@ -15,8 +15,8 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader
 from .core import ModelFolder, ModelFolderError, get_logger, sample_path, mvtec_path
 from .transforms import PreprocessSpec
-from .inference import INPUT_NAME, SCORE, AMAP, META_KEYS, VARIANT_FILES, WEIGHT_FILES, session_options
-from .models import load_model
+from .inference import INPUT_NAME, SCORE, AMAP, META_KEYS, VARIANT_FILES, session_options
+from .models import load_model, model_class
 
 # %% auto #0
 __all__ = ['log', 'DEFAULT_OPSET', 'PARITY_TOL', 'MAP_TOL', 'QUANTIZE_CHOICES', 'ExportError', 'ParityError', 'load_for_export',
@@ -162,11 +162,11 @@ def check_parity(module:nn.Module, # the exported PyTorch module (returns `(scor
 
 # %% ../nbs/08_export.ipynb #812a5f79
 def source_hashes(folder:ModelFolder, # the model folder
-                  files=None, # file names to hash; default the spec and the weight files that exist
+                  files=None, # file names to hash; default the spec and the model kind's `weight_files`
                  ) -> dict:
     "SHA-256 of the files a graph is built from, by file name (the engine compares them before serving)."
     import hashlib
-    names = files if files is not None else [folder.SPEC, *WEIGHT_FILES]
+    names = files if files is not None else [folder.SPEC, *model_class(folder.meta.get("kind")).weight_files]
     return {n: hashlib.sha256(folder.file(n).read_bytes()).hexdigest() for n in names if folder.file(n).is_file()}
 
 def export_onnx(model_dir, # model folder with model.json, preprocess.json, threshold.json and weights
@@ -181,7 +181,7 @@ def export_onnx(model_dir, # model folder with model.json, preprocess.json, thre
     mf = ModelFolder(model_dir)
     meta = mf.check(mf.SPEC, mf.THRESHOLD)
     spec, thr = mf.spec, mf.threshold_value
-    outs = [SCORE, AMAP] if meta.get("kind") == "patchcore" else [SCORE, "logits"]
+    outs = list(model_class(meta.get("kind")).outputs)
     if module is None:
         module, model = load_for_export(model_dir)
         outs = list(model.outputs)
@@ -269,12 +269,10 @@ def _detach_outputs(model:onnx.ModelProto) -> onnx.ModelProto:
         model.graph.node.append(onnx.helper.make_node("Identity", [inner], [name], name=f"{name}__identity"))
     return model
 
-def _int8_plan(model:onnx.ModelProto, kind:str, variant:str) -> dict:
-    "What an int8 variant quantises: never PatchCore's scoring (only its convolutions) nor a classifier's last Gemm/MatMul (the logits stay fp32); dynamic leaves convolutions fp32."
-    if kind == "patchcore": return dict(op_types_to_quantize=["Conv"], nodes_to_exclude=[])
+def _int8_plan(model:onnx.ModelProto, cls:type, variant:str) -> dict:
+    "What an int8 variant quantises, from the model class's `int8` table (anomaly models: only the backbone's convolutions, the scoring stays fp32); the last Gemm/MatMul stays fp32 when `cls.fp32_tail` (a classifier's logits)."
     mm = [n.name for n in model.graph.node if n.op_type in ("Gemm", "MatMul")]
-    ops = ["MatMul", "Gemm"] if variant == "int8-dynamic" else ["Conv", "MatMul", "Gemm"]
-    return dict(op_types_to_quantize=ops, nodes_to_exclude=mm[-1:])
+    return dict(op_types_to_quantize=list(cls.int8[variant]["ops"]), nodes_to_exclude=mm[-1:] if cls.fp32_tail else [])
 
 def quantize_variant(model_dir, # model folder holding model.onnx (fp32)
                      variant:str, # "int8-dynamic", "int8-static" or "fp16"
@@ -287,10 +285,8 @@ def quantize_variant(model_dir, # model folder holding model.onnx (fp32)
     meta = mf.check(mf.ONNX, mf.SPEC)
     if variant not in VARIANT_FILES or variant == "fp32":
         raise ValueError(f"Unknown variant '{variant}'; use one of {[v for v in VARIANT_FILES if v != 'fp32']}.")
-    src, out, kind = mf.file(mf.ONNX), mf.file(VARIANT_FILES[variant]), meta.get("kind")
-    if variant == "fp16" and kind == "patchcore":
-        raise ExportError("No fp16 variant for PatchCore: its nearest-neighbour distances must stay fp32, and "
-                          "onnxconverter-common mis-types the casts around the fp32 part of this graph.")
+    src, out, cls = mf.file(mf.ONNX), mf.file(VARIANT_FILES[variant]), model_class(meta.get("kind"))
+    if variant == "fp16" and cls.no_fp16: raise ExportError(cls.no_fp16)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp)/"pre.onnx"
@@ -299,10 +295,10 @@ def quantize_variant(model_dir, # model folder holding model.onnx (fp32)
             except Exception as e:   # ORT's symbolic shape inference does not follow every graph (PatchCore's gathers)
                 log.info(f"quant_pre_process: symbolic shape inference failed ({type(e).__name__}); using ONNX shape inference only")
                 quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        plan = _int8_plan(onnx.load(str(pre)), kind, variant) if variant != "fp16" else None
-        if variant == "int8-dynamic":   # ORT's ConvInteger takes only uint8 weights (PatchCore's convolutions)
-            quantize_dynamic(str(pre), str(out), weight_type=QuantType.QUInt8 if kind == "patchcore" else QuantType.QInt8,
-                             per_channel=kind != "patchcore", **plan)
+        plan = _int8_plan(onnx.load(str(pre)), cls, variant) if variant != "fp16" else None
+        if variant == "int8-dynamic":   # ORT's ConvInteger takes only uint8 weights (the anomaly models' convolutions)
+            d = cls.int8[variant]
+            quantize_dynamic(str(pre), str(out), weight_type=getattr(QuantType, d["weight"]), per_channel=d["per_channel"], **plan)
         elif variant == "int8-static":
             paths = calib_paths if calib_paths is not None else good_train_paths(model_dir, n=32)
             reader = ImageCalibrationReader(paths, PreprocessSpec.load(mf.file(mf.SPEC)))
@@ -372,8 +368,8 @@ def select_variant(model_dir, # exported model folder
     mf = ModelFolder(model_dir)
     mf.check(mf.ONNX, mf.SPEC, mf.THRESHOLD)
     variants = ["fp32"] + [v for v in variants if v != "fp32"]
-    if mf.meta.get("kind") == "patchcore" and "fp16" in variants:
-        log.info("select_variant: no fp16 variant for PatchCore (its distances stay fp32); skipping it")
+    if "fp16" in variants and (why := model_class(mf.meta.get("kind")).no_fp16):
+        log.info(f"select_variant: skipping fp16 ({why})")
         variants.remove("fp16")
     for v in variants[1:]:
         if v not in VARIANT_FILES: raise ValueError(f"Unknown variant '{v}'; use some of {list(VARIANT_FILES)}.")

@@ -18,16 +18,15 @@ from .transforms import PreprocessSpec, score_images
 from .images import decode_image
 
 # %% auto #0
-__all__ = ['log', 'INPUT_NAME', 'SCORE', 'AMAP', 'META_KEYS', 'WEIGHT_FILES', 'VARIANT_FILES', 'PROVIDER_ORDER',
-           'ModelMismatchError', 'NonFiniteScoreError', 'choose_providers', 'session_options', 'Prediction', 'Engine',
-           'time_calls', 'latency_stats']
+__all__ = ['log', 'INPUT_NAME', 'SCORE', 'AMAP', 'META_KEYS', 'VARIANT_FILES', 'PROVIDER_ORDER', 'ModelMismatchError',
+           'NonFiniteScoreError', 'choose_providers', 'session_options', 'Prediction', 'Engine', 'time_calls',
+           'latency_stats']
 
 # %% ../nbs/09_inference.ipynb #cdb651a3
 log = get_logger(__name__)
 INPUT_NAME, SCORE, AMAP = "input", "score", "anomaly_map"
 META_KEYS = {"preprocess": "defect_twin.preprocess", "threshold": "defect_twin.threshold", "model": "defect_twin.model",
              "sources": "defect_twin.sources"}
-WEIGHT_FILES = ("memory_bank.npy", "backbone.pt", "model.pt")   # what a graph is built from besides the spec (hashed at export)
 VARIANT_FILES = {"fp32": "model.onnx", "int8-dynamic": "model.int8-dynamic.onnx",
                  "int8-static": "model.int8-static.onnx", "fp16": "model.fp16.onnx"}
 PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
