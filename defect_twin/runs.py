@@ -9,16 +9,35 @@ from __future__ import annotations
 import json, time, datetime, re, os, shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from .core import ConfigMixin, get_logger, sample_path, mvtec_path, PKG_DIR
+from .core import ConfigMixin, get_logger, sample_path, mvtec_path, PKG_DIR, KINDS
 
 # %% auto #0
-__all__ = ['STAGES', 'HEADLINE', 'stage_notebook', 'RunSpec', 'default_spec_path', 'resolve_data', 'StageFailed', 'pipeline_dir',
-           'stage_params', 'run_stage', 'safe_run_name', 'track_run', 'run_pipeline', 'list_runs', 'compare_runs']
+__all__ = ['STAGES', 'HEADLINE', 'default_spec_path', 'packaged_specs', 'spec_path', 'stage_notebook', 'RunSpec', 'resolve_spec',
+           'resolve_data', 'StageFailed', 'pipeline_dir', 'stage_params', 'run_stage', 'pipeline_notebooks',
+           'sync_pipelines', 'safe_run_name', 'track_run', 'run_pipeline', 'list_runs', 'compare_runs']
+
+# %% ../nbs/13_runs.ipynb #404b7e8b
+def default_spec_path() -> Path:
+    "The run spec the README's main command uses."
+    return PKG_DIR/"assets"/"default_run.yaml"
+
+def packaged_specs() -> dict[str, Path]:
+    "The run specs shipped in the package, by name (`default` is the README's spec)."
+    out = {p.stem: p for p in sorted((PKG_DIR/"assets").glob("*.yaml")) if p.stem != "default_run"}
+    return {"default": default_spec_path(), **out}
+
+def spec_path(spec:str|Path) -> Path:
+    "`spec` as a file: an existing path, else a packaged spec's name (`classifier`, `swin`, `default`)."
+    p = Path(spec).expanduser()
+    if p.is_file(): return p
+    known = packaged_specs()
+    if str(spec) in known: return known[str(spec)]
+    raise FileNotFoundError(f"Run spec not found: {spec}. Give a YAML file or one of the packaged specs {sorted(known)}.")
 
 # %% ../nbs/13_runs.ipynb #7bacf5c6
-STAGES = {  # stage name -> pipeline notebook in nbs/tutorials/ (per model kind where it differs)
+STAGES = {  # stage name -> pipeline notebook (nbs/tutorials/); `train` per model kind
     "exploration": "exploration.ipynb",
-    "train": {"patchcore": "patchcore.ipynb", "classifier": "classifier.ipynb"},
+    "train": {"patchcore": "patchcore.ipynb", "classifier": "classifier.ipynb", "padim": "padim.ipynb"},
     "export": "export.ipynb",
     "benchmark": "benchmark.ipynb",
 }
@@ -26,14 +45,16 @@ STAGES = {  # stage name -> pipeline notebook in nbs/tutorials/ (per model kind 
 def stage_notebook(stage:str, model:str) -> str:
     "File name of the notebook that runs `stage` for a `model` kind."
     nb = STAGES[stage]
-    return nb[model] if isinstance(nb, dict) else nb
+    if not isinstance(nb, dict): return nb
+    if model not in nb: raise ValueError(f"no {stage} notebook for model kind {model!r}; STAGES[{stage!r}] has {sorted(nb)}.")
+    return nb[model]
 
 @dataclass
 class RunSpec(ConfigMixin):
     "What one reproducible run does: data, model, budget, seed and tracking."
     name: str = "default"
     data: str = "sample"                 # folder, `sample`, or `mvtec:CATEGORY`
-    model: str = "patchcore"             # `patchcore` or `classifier`
+    model: str = "patchcore"             # a model kind of the registry (`core.KINDS`)
     backbone: str = "tf_efficientnet_lite0"
     image_size: int = 256
     epochs: int = 1                      # classifier training budget
@@ -41,15 +62,26 @@ class RunSpec(ConfigMixin):
     seed: int = 42
     tracking_uri: str | None = None      # None: the embedded sqlite store
     stages: list = field(default_factory=lambda: list(STAGES))
+    pretrained: bool | str = "auto"      # classifier backbone: "auto" (weights if found, else random, warned), True, False
+    weights: str | None = None           # a local state dict for the backbone
+    options: dict = field(default_factory=dict)   # more keyword arguments of the kind's train function
     def __post_init__(self):
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown: raise ValueError(f"Unknown stages {unknown}; known stages are {list(STAGES)}.")
-        if self.model not in ("patchcore", "classifier"):
-            raise ValueError(f"model must be 'patchcore' or 'classifier', not {self.model!r}.")
+        if self.model not in KINDS: raise ValueError(f"model must be one of {sorted(KINDS)}, not {self.model!r}.")
+        if self.pretrained not in ("auto", True, False): raise ValueError(f"pretrained must be auto, true or false, not {self.pretrained!r}.")
+        if not isinstance(self.options, dict): raise ValueError(f"options must be a mapping of keyword arguments, not {self.options!r}.")
 
-def default_spec_path() -> Path:
-    "The run spec the README's main command uses."
-    return PKG_DIR/"assets"/"default_run.yaml"
+    @classmethod
+    def load(cls, path:str|Path) -> "RunSpec":
+        "Read a spec file, or a packaged spec by name (`classifier`, `swin`, ...; see `spec_path`)."
+        return super().load(spec_path(path))
+
+# %% ../nbs/13_runs.ipynb #9ce179de
+def resolve_spec(spec:RunSpec|str|Path|None=None) -> RunSpec:
+    "A `RunSpec` from a spec, a YAML path, a packaged spec's name, or None (the default spec)."
+    if isinstance(spec, RunSpec): return spec
+    return RunSpec.load(default_spec_path() if spec is None else spec)
 
 # %% ../nbs/13_runs.ipynb #c75a567b
 def resolve_data(data:str) -> Path:
@@ -65,16 +97,18 @@ class StageFailed(RuntimeError):
     "A pipeline stage failed; the message names the stage, the notebook, the cell and the error."
 
 def pipeline_dir() -> Path:
-    "Folder of the pipeline notebooks (`nbs/tutorials` of the source checkout)."
-    p = PKG_DIR.parent/"nbs"/"tutorials"
-    if not p.is_dir(): raise FileNotFoundError(f"Pipeline notebooks not found at {p}: `defect-twin run` needs the source checkout (pip install -e .).")
-    return p
+    "Folder of the pipeline notebooks: `nbs/tutorials` of a source checkout, else the copies shipped in the package."
+    for p in (PKG_DIR.parent/"nbs"/"tutorials", PKG_DIR/"pipelines"):
+        if p.is_dir() and (p/STAGES["export"]).exists(): return p
+    raise FileNotFoundError(f"Pipeline notebooks not found in {PKG_DIR.parent/'nbs'/'tutorials'} or {PKG_DIR/'pipelines'}: "
+                            "the installed package is incomplete (reinstall defect_twin).")
 
 def stage_params(spec:RunSpec, run_dir:Path) -> dict:
     "All parameters the stages may declare, derived from the spec and the run folder."
     return dict(data_path=str(resolve_data(spec.data)), out_dir=str(run_dir), model_dir=str(run_dir/"model"),
                 model_kind=spec.model, backbone=spec.backbone, image_size=spec.image_size, epochs=spec.epochs,
-                coreset_ratio=spec.coreset_ratio, seed=spec.seed, tracking_uri=spec.tracking_uri or "")
+                coreset_ratio=spec.coreset_ratio, seed=spec.seed, tracking_uri=spec.tracking_uri or "",
+                pretrained=spec.pretrained, weights=spec.weights or "", train_options=dict(spec.options))
 
 def run_stage(nb:Path, out_nb:Path, params:dict, cwd:Path|None=None) -> float:
     "Execute one notebook with papermill, passing the parameters it declares; return seconds taken."
@@ -89,6 +123,39 @@ def run_stage(nb:Path, out_nb:Path, params:dict, cwd:Path|None=None) -> float:
         raise StageFailed(f"stage notebook {nb.name} failed at cell {e.cell_index} ({e.ename}: {e.evalue}); "
                           f"the executed notebook is {out_nb}") from None
     return time.perf_counter() - t0
+
+# %% ../nbs/13_runs.ipynb #1a821ecf
+def _stripped(path:Path) -> str:
+    "A notebook's text without outputs or execution counts (what the package ships)."
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    for c in nb.cells:
+        if c.cell_type == "code": c.outputs, c.execution_count = [], None
+        c.metadata = {k: v for k, v in c.metadata.items() if k == "tags"}
+    return nbformat.writes(nb) + "\n"
+
+def pipeline_notebooks() -> list[str]:
+    "File names of every stage notebook `STAGES` names."
+    return sorted({nb for v in STAGES.values() for nb in (v.values() if isinstance(v, dict) else [v])})
+
+def sync_pipelines(src:str|Path|None=None, # the notebooks' source (default `nbs/tutorials` of the checkout)
+                   dest:str|Path|None=None, # the package's copies (default `defect_twin/pipelines`)
+                   check:bool=False, # only report the differences, write nothing
+                  ) -> list[str]:
+    "Copy the stage notebooks, outputs stripped, into the package; return the names that differed (or were extra)."
+    src = Path(src or PKG_DIR.parent/"nbs"/"tutorials"); dest = Path(dest or PKG_DIR/"pipelines")
+    if not src.is_dir(): raise FileNotFoundError(f"{src} not found: sync_pipelines needs the source checkout.")
+    names, changed = pipeline_notebooks(), []
+    for n in names:
+        text = _stripped(src/n)
+        if not (dest/n).exists() or (dest/n).read_text() != text:
+            changed.append(n)
+            if not check: dest.mkdir(parents=True, exist_ok=True); (dest/n).write_text(text)
+    for extra in sorted(dest.glob("*.ipynb")) if dest.is_dir() else []:
+        if extra.name not in names:
+            changed.append(extra.name)
+            if not check: extra.unlink()
+    return changed
 
 # %% ../nbs/13_runs.ipynb #2c7c41c5
 def safe_run_name(name:str) -> str:
@@ -113,6 +180,11 @@ def _headline(run_dir:Path) -> dict:
                 out[f"p95_ms_{r['backend']}"] = r["p95_ms"]
     return out
 
+def _warnings(run_dir:Path) -> list[str]:
+    "Warnings the run's model folder carries (`model.json`'s `warnings`)."
+    m = run_dir/"model"/"model.json"
+    return list(json.loads(m.read_text()).get("warnings") or []) if m.exists() else []
+
 def track_run(run_dir:Path, spec:RunSpec, record:dict, tracking_root:str|Path|None=None) -> dict:
     "Log a finished run to MLflow: spec as params, stage times and headline metrics, the executed notebooks, figures and model folder."
     from defect_twin.tracking import start_run
@@ -126,15 +198,14 @@ def track_run(run_dir:Path, spec:RunSpec, record:dict, tracking_root:str|Path|No
     return dict(uri=t.uri, run_id=t.run_id, fell_back=t.fell_back,
                 **({"fallback_reason": t.fallback_reason} if t.fell_back else {}))
 
-def run_pipeline(spec:RunSpec|str|Path|None=None, # a RunSpec, a YAML path, or None for the default spec
+def run_pipeline(spec:RunSpec|str|Path|None=None, # a RunSpec, a YAML path, a packaged spec's name, or None (the default)
                  root:str|Path="papermill_runs", # where run folders are created
                  run_name:str|None=None, # folder name; default `<date>-<spec name>`
                  tracking_root:str|Path|None=None, # folder of the embedded MLflow store; default the project folder
                 ) -> Path:
     "Execute the spec's stages with papermill into a new run folder; return the folder (raises `StageFailed`)."
     log = get_logger("runs")
-    if spec is None: spec = default_spec_path()
-    if not isinstance(spec, RunSpec): spec = RunSpec.load(spec)
+    spec = resolve_spec(spec)
     run_dir = Path(root)/safe_run_name(run_name or f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{spec.name}")
     if run_dir.resolve().parent != Path(root).resolve(): raise ValueError(f"run folder {run_dir} is not inside {root}")
     run_dir.mkdir(parents=True, exist_ok=False)
@@ -144,14 +215,15 @@ def run_pipeline(spec:RunSpec|str|Path|None=None, # a RunSpec, a YAML path, or N
     for i, stage in enumerate(spec.stages, 1):
         log.info(f"[{i}/{len(spec.stages)}] {stage} ...")
         nb = stage_notebook(stage, spec.model)
-        try: secs = run_stage(nbs/nb, run_dir/f"{i:02d}_{nb}", params)
+        try: secs = run_stage(nbs/nb, run_dir/f"{i:02d}_{nb}", params, cwd=run_dir)
         except StageFailed as e:
             record.update(status="failed", failed_stage=stage, error=str(e))
             (run_dir/"run.json").write_text(json.dumps(record, indent=2))
             raise
         record["stages"][stage] = round(secs, 2)
         log.info(f"[{i}/{len(spec.stages)}] {stage} done in {secs:.1f} s")
-    record.update(status="ok", metrics=_headline(run_dir))
+    record.update(status="ok", metrics=_headline(run_dir), warnings=_warnings(run_dir))
+    for w in record["warnings"]: log.warning(w)
     (run_dir/"run.json").write_text(json.dumps(record, indent=2))
     try: record["tracking"] = track_run(run_dir, spec, record, tracking_root)
     except Exception as e:
