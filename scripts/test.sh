@@ -19,11 +19,34 @@ fi
 "$BIN/python" tools/readme.py --check
 "$BIN/python" tools/lint_nbs.py
 
+step "ruff (lint of the exported package; settings in pyproject.toml)"
+"$BIN/ruff" check defect_twin
+
+step "mypy (type check of the exported package; settings in pyproject.toml)"
+"$BIN/mypy" defect_twin
+
+# Line coverage of defect_twin over the notebook tests and pytest together: with COVERAGE_PROCESS_START set, every
+# Python process of the venv measures itself (coverage's .pth hook) and writes its own data file into $COV_DIR.
+COV_DIR="$PWD/_out/coverage"
+rm -rf "$COV_DIR"; mkdir -p "$COV_DIR"
+cov_on() { export COVERAGE_PROCESS_START="$PWD/pyproject.toml" COVERAGE_FILE="$COV_DIR/.coverage"; }
+cov_off() { unset COVERAGE_PROCESS_START COVERAGE_FILE; }
+
 step "notebook tests, slow-flagged real-data cells included"
-"$BIN/nbdev-test" --flags slow --n-workers 1 --timing
+# tools/nbcov.py is nbdev-test, with each export cell compiled as the lines nbdev-export wrote it to, so that a
+# module's own notebook tests count toward its coverage.
+cov_on
+"$BIN/python" tools/nbcov.py --flags slow --n-workers 1 --timing
+cov_off
 
 step "docs (offline build; the pytest docs checks load it in Chromium)"
 "$BIN/python" tools/build_docs.py
 
 step "pytest"
+cov_on
 "$BIN/python" -m pytest -q tests
+cov_off
+
+step "coverage of defect_twin (notebook tests + pytest, subprocesses included)"
+"$BIN/coverage" combine --quiet --data-file="$COV_DIR/.coverage" "$COV_DIR"
+"$BIN/coverage" report --data-file="$COV_DIR/.coverage" --fail-under=80

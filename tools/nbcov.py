@@ -1,0 +1,82 @@
+"""`nbdev-test` whose export cells count toward the line coverage of the modules they export to.
+
+nbdev-test runs each notebook's cells through execnb, so a definition tested in its own notebook runs as cell code
+(`<ipython-input-...>`), and coverage would credit `defect_twin/metrics.py` only with what *later* notebooks and
+pytest call. This runs nbdev-test with one change: an export cell whose code is, line for line, the block that
+nbdev-export wrote into a module (the `# %% ../nbs/NB.ipynb #cell-id` marker; scripts/test.sh has just checked that
+the notebooks and the package are in sync) is compiled with that module's file name and line numbers, so coverage
+sees the module's own lines run. Cells that do not match run unchanged. Every other cell runs as nbdev-test runs it.
+
+Usage (scripts/test.sh, with COVERAGE_PROCESS_START set): `python tools/nbcov.py [nbdev-test arguments]`.
+"""
+import __future__, builtins, functools, operator, re, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PKG = ROOT/"defect_twin"
+MARK = re.compile(r"^# %% (\.\./nbs/\S+\.ipynb) #(\S+)\s*$")
+DIRECTIVE = re.compile(r"^\s*#\|")
+FUTURE = functools.reduce(operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names))
+
+def module_blocks(pkg=PKG):
+    "{(notebook path, cell id): (module file, first line, block lines)} from the markers nbdev-export writes."
+    out = {}
+    for py in sorted(pkg.rglob("*.py")):
+        lines = py.read_text().splitlines()
+        marks = [(i, MARK.match(l)) for i, l in enumerate(lines)] + [(len(lines), None)]
+        starts = [i for i, l in enumerate(lines) if l.startswith("# %% ")] + [len(lines)]
+        for i, m in marks:
+            if m is None: continue
+            end = next(s for s in starts if s > i)
+            block = lines[i+1:end]
+            while block and not block[-1].strip(): block.pop()
+            nb = (py.parent/m.group(1)).resolve()
+            out[(str(nb), m.group(2))] = (str(py), i + 2, block)
+    return out
+
+def cell_code(source):
+    "A cell's code as nbdev-export writes it: the leading `#|` directive lines dropped, trailing blank lines too."
+    lines = source.splitlines()
+    while lines and DIRECTIVE.match(lines[0]): lines.pop(0)
+    while lines and not lines[-1].strip(): lines.pop()
+    return lines
+
+def same_code(cell, block):
+    "Line for line the same code (nbdev-export turns `from defect_twin.x import` into `from .x import`)."
+    return len(cell) == len(block) and all(a == b or ("import" in a and "import" in b) for a, b in zip(cell, block))
+
+_code = {}   # key -> (module file, padded source)
+
+def _run_mapped(key, ns):
+    "Run a mapped export cell in the notebook's namespace, compiled as its module's lines (the shell's __future__ flags kept)."
+    path, src = _code[key]
+    flags = getattr(getattr(ns.get("get_ipython", lambda: None)(), "compile", None), "flags", 0) & FUTURE
+    exec(compile(src, path, "exec", flags=flags, dont_inherit=True), ns)
+
+def install():
+    "Patch execnb's `CaptureShell.cell` so that mapped export cells run as module code."
+    from execnb.shell import CaptureShell
+    import nbdev.test as nt
+    blocks, orig = module_blocks(), CaptureShell.cell
+    builtins.__dt_nbcov__ = _run_mapped
+
+    def cell(self, cell, *args, **kwargs):
+        nb = nt._cur_nb[0]
+        hit = blocks.get((str(Path(nb).resolve()), getattr(cell, "id", None))) if nb is not None and cell.cell_type == "code" else None
+        code = cell_code(cell.source) if hit else None
+        if not hit or not same_code(code, hit[2]): return orig(self, cell, *args, **kwargs)
+        path, first, _ = hit
+        key = f"{nb}#{cell.id}"
+        _code[key] = (path, "\n" * (first - 1) + "\n".join(code) + "\n")
+        futures = [l for l in code if l.startswith("from __future__ import")]   # later cells keep them, as in the shell
+        src = cell.source
+        cell.source = "\n".join(futures + [f"__dt_nbcov__({key!r}, globals())"])
+        try: return orig(self, cell, *args, **kwargs)
+        finally: cell.source = src
+    CaptureShell.cell = cell
+
+if __name__ == "__main__":
+    install()
+    from nbdev.test import nbdev_test
+    sys.argv[0] = "nbdev-test"
+    nbdev_test()
