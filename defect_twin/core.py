@@ -13,8 +13,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['LOG_FORMAT', 'DATA_ENV', 'PKG_DIR', 'KINDS', 'setup_logging', 'get_logger', 'DataNotFoundError', 'data_root',
-           'mvtec_path', 'sample_path', 'seed_everything', 'seed_worker', 'get_device', 'ConfigMixin', 'DataConfig',
-           'TrainConfig', 'ModelFolderError', 'json_safe', 'verdict', 'ModelFolder']
+           'mvtec_path', 'sample_path', 'seed_everything', 'seed_worker', 'get_device', 'ConfigMixin',
+           'ModelFolderError', 'json_safe', 'verdict', 'ModelFolder']
 
 # %% ../nbs/00_core.ipynb #710218d0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -58,7 +58,8 @@ def data_root(required:bool=True) -> Path|None:
             if cand.is_dir(): return cand
     if required:
         raise DataNotFoundError(f"No data folder found. Set {DATA_ENV} to a folder that holds `mvtec_ad/<category>/` "
-                                "(for example the MVTec AD you extracted), or use `sample_path()` for the bundled sample.")
+                                "(for example the MVTec AD you extracted; `defect-twin data download CATEGORY` fetches one), or use the "
+                                "bundled sample (`--data sample` on the command line, `sample_path()` in Python).")
     return None
 
 def mvtec_path(category:str="bottle", # MVTec AD category, e.g. `bottle`
@@ -69,7 +70,8 @@ def mvtec_path(category:str="bottle", # MVTec AD category, e.g. `bottle`
     p = root/"mvtec_ad"/category
     if not p.is_dir():
         raise DataNotFoundError(f"MVTec AD category '{category}' not found at {p}. Download it with "
-                                f"`download_mvtec(['{category}'], dest)` or set {DATA_ENV} to a folder holding mvtec_ad/{category}.")
+                                f"`defect-twin data download {category} --dest {root/'mvtec_ad'}` (Python: "
+                                f"`download_mvtec(['{category}'], dest)`) or set {DATA_ENV} to a folder holding mvtec_ad/{category}.")
     return p
 
 def sample_path() -> Path:
@@ -135,7 +137,7 @@ class ConfigMixin:
         import yaml
         path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
         d = self.to_dict()
-        path.write_text(yaml.safe_dump(d, sort_keys=False) if path.suffix in (".yaml", ".yml") else json.dumps(d, indent=2))
+        path.write_text(self.to_yaml() if path.suffix in (".yaml", ".yml") else json.dumps(d, indent=2))
         return path
 
     @classmethod
@@ -144,25 +146,39 @@ class ConfigMixin:
         import yaml
         path = Path(path)
         if not path.exists(): raise FileNotFoundError(f"Config file not found: {path}")
-        return cls.from_dict(yaml.safe_load(path.read_text()) or {})
+        try: d = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e: raise ValueError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from e
+        if d is not None and not isinstance(d, dict):
+            raise ValueError(f"{path} must hold a mapping of {cls.__name__} keys, found {type(d).__name__}.")
+        return cls.from_dict(d or {})
 
-@dataclass
-class DataConfig(ConfigMixin):
-    "Where the images are and how they are laid out."
-    path: str = "sample"        # a folder, `sample` for the bundled sample, or `mvtec:CATEGORY`
-    layout: str = "mvtec"       # `mvtec`, `folder` (anomalib-style) or `csv`
-    image_size: int = 256       # square side the models see
+    def to_yaml(self) -> str:
+        "The config as the YAML text `save` writes (what `--print-config` prints)."
+        import yaml
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-@dataclass
-class TrainConfig(ConfigMixin):
-    "What to train and with which budget."
-    model: str = "patchcore"    # `patchcore` or `classifier`
-    backbone: str = "tf_efficientnet_lite0"
-    epochs: int = 1
-    batch_size: int = 16
-    lr: float = 1e-3
-    seed: int = 42
-    device: str = "auto"
+    def replace(self, **changes):
+        "A copy with `changes` applied; unknown keys raise the same `ValueError` as `from_dict`."
+        return type(self).from_dict({**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
+
+    @classmethod
+    def resolve(cls, config=None, # an instance, a dict, a YAML/JSON path, or None (the defaults)
+                **given):
+        "`config` as an instance, with the `given` settings that differ from the class defaults applied on top."
+        if config is None: cfg = cls()
+        elif isinstance(config, cls): cfg = config
+        elif isinstance(config, dict): cfg = cls.from_dict(config)
+        elif isinstance(config, (str, Path)): cfg = cls.load(config)
+        else: raise TypeError(f"config must be a {cls.__name__}, a dict or a file path, not {type(config).__name__}.")
+        base = cls().to_dict()
+        over = {k: v for k, v in given.items() if k not in base or json.loads(json.dumps(v, default=str)) != base[k]}
+        return cfg.replace(**over) if over else cfg
+
+    def changes(self) -> dict:
+        "The settings that differ from the class defaults (what a user chose)."
+        d, base = self.to_dict(), type(self)().to_dict()
+        return {k: v for k, v in d.items() if v != base[k]}
+
 
 # %% ../nbs/00_core.ipynb #2e625020
 class ModelFolderError(ValueError):
@@ -201,7 +217,7 @@ def verdict(score:float, # a score the threshold applies to
 class ModelFolder:
     "Read and write the files of a model folder, validated at load: `check`, `meta`, `threshold`, `threshold_value`."
     META, SPEC, THRESHOLD, METRICS, ONNX = "model.json", "preprocess.json", "threshold.json", "metrics.json", "model.onnx"
-    GOOD_SCORES, SPLIT = "good_scores.json", "split.csv"
+    GOOD_SCORES, SPLIT, CONFIG = "good_scores.json", "split.csv", "config.yaml"   # CONFIG: the training config
     def __init__(self, path:str|Path): self.path = Path(path)
     def __repr__(self): return f"ModelFolder({str(self.path)!r})"
     def file(self, name:str) -> Path:

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .core import get_logger, get_device, ModelFolder, ModelFolderError
-from .transforms import PreprocessSpec
+from dataclasses import dataclass
+from .core import get_logger, get_device, ModelFolder, ModelFolderError, ConfigMixin
+from .transforms import PreprocessSpec, RESIZE_MODES
 from fastcore.basics import patch
 from .backbones import create_backbone, default_spec, FeatureExtractor
 from .models import Model, image_list, image_chunks, load_model
@@ -23,7 +24,8 @@ from .inference import SCORE, AMAP
 
 # %% auto #0
 __all__ = ['BANK_FILE', 'BACKBONE_FILE', 'random_projection', 'torch_threads', 'greedy_coreset', 'PatchEmbedder',
-           'gaussian_kernel1d', 'anomaly_maps', 'PatchCoreScorer', 'default_layers', 'PatchCore', 'train_patchcore']
+           'gaussian_kernel1d', 'anomaly_maps', 'PatchCoreScorer', 'default_layers', 'PatchCore', 'PatchCoreConfig',
+           'train_patchcore']
 
 # %% ../nbs/06_patchcore.ipynb #9826a55d
 _log = get_logger(__name__)
@@ -504,6 +506,47 @@ def load(cls:PatchCore, path:str|Path, # a model folder written by `save`
     pc.fit_info, pc.metrics, pc.weights_source, pc.run_id = meta.get("fit", {}), mf.metrics, meta.get("weights_source"), meta.get("run_id")
     return pc
 
+# %% ../nbs/06_patchcore.ipynb #7672566b
+@dataclass
+class PatchCoreConfig(ConfigMixin):
+    "Every training setting of `train_patchcore` / `defect-twin train patchcore`; saved in the model folder as `config.yaml`."
+    backbone: str = "tf_efficientnet_lite0"  # timm model name
+    layers: list|None = None                 # stage indices or names; None: the stride-4, -8 and -16 stages
+    image_size: int|list = 256               # model input side (short side in short_side, tile side in tile), or [H, W]
+    resize: str|None = None                  # resize, letterbox, center_crop, short_side, scale or tile; None: chosen from the training images
+    scale: float|None = None                 # scale and tile modes: resize factor (None: chosen / 1.0)
+    tile_overlap: float|None = None          # tile mode: share of a tile shared with its neighbour (None: the spec's 0.25)
+    channels: str|None = None                # "rgb" or "gray" (None: chosen from the images)
+    interpolation: str = "area"              # OpenCV interpolation: area, linear or cubic
+    coreset_ratio: float = 0.01              # share of the training patches kept in the memory bank
+    num_neighbors: int = 9                   # `b` of the image-score reweighting (Eq. 7); 1: plain maximum
+    projection_dim: int|None = 128           # random-projection size for the coreset search (None: none)
+    feature_dim: int|None = None             # pool patch features to this length (None: keep all channels)
+    grid_stride: int|None = 8                # stride of the patch grid (None: the finest chosen stage's)
+    sigma: float = 4.0                       # Gaussian smoothing of the maps, in model-input pixels
+    folds: int = 2                           # cross-fit folds of the threshold
+    threshold_rule: str|float = "q0.99"      # operating point: q0.99, fr0.02, max, mean+3std (see `metrics.choose_threshold`)
+    review: str|None = None                  # lower edge of a review band, e.g. fr0.10 (None: no band)
+    seed: int = 42                           # coreset start, projection and split
+    weights: str|None = None                 # local backbone state dict instead of the timm/hub weights
+
+    def __post_init__(self):
+        s = self.image_size
+        if isinstance(s, (list, tuple)) and len(s) == 1: s = s[0]
+        ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0
+        if not (ok(s) or (isinstance(s, (list, tuple)) and len(s) == 2 and all(map(ok, s)))):
+            raise ValueError(f"image_size must be a positive integer or [height, width], got {self.image_size!r}.")
+        self.image_size = s if isinstance(s, int) else [int(v) for v in s]
+        if self.layers is not None: self.layers = list(self.layers)
+        if self.resize not in (None, *RESIZE_MODES):
+            raise ValueError(f"resize must be one of {list(RESIZE_MODES)} or null (chosen from the images), got {self.resize!r}.")
+        if isinstance(self.coreset_ratio, bool) or not isinstance(self.coreset_ratio, (int, float)) or not 0 < self.coreset_ratio <= 1:
+            raise ValueError(f"coreset_ratio must lie in (0, 1], got {self.coreset_ratio!r}.")
+        if not isinstance(self.num_neighbors, int) or self.num_neighbors < 1:
+            raise ValueError(f"num_neighbors must be an integer >= 1, got {self.num_neighbors!r}.")
+        if not isinstance(self.folds, int) or self.folds < 2: raise ValueError(f"folds must be an integer >= 2, got {self.folds!r}.")
+        if not isinstance(self.seed, int): raise ValueError(f"seed must be an integer, got {self.seed!r}.")
+
 # %% ../nbs/06_patchcore.ipynb #1f3c1a45
 def train_patchcore(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (see `data.load_index`)
                     backbone:str="tf_efficientnet_lite0", # timm model name
@@ -514,18 +557,25 @@ def train_patchcore(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (
                     threshold_rule="q0.99", # operating point (see `metrics.choose_threshold`)
                     review:str|None=None, # lower edge of a review band (e.g. "fr0.10"), or None
                     evaluate:bool=True, # evaluate on the test part (if it has good and defect images) into out_dir
-                    **kwargs, # more `PatchCore` arguments (layers, num_neighbors, weights, device, tile_overlap, ...)
+                    config:PatchCoreConfig|dict|str|Path|None=None, # the settings; keyword settings that differ from the defaults override it
+                    **kwargs, # more `PatchCoreConfig` fields (layers, num_neighbors, ...) or `PatchCore` arguments (device, pretrained)
                    ) -> Path:
-    "Fit PatchCore on the good training images of `data_path`, save the model folder (with `split.csv`), evaluate it."
+    "Fit PatchCore on the good training images of `data_path`, save the model folder (with `config.yaml`, `split.csv`), evaluate it."
     from defect_twin.datasets import load_index, training_split; from defect_twin.images import probe_image
     from defect_twin.transforms import choose_spec
     from defect_twin.metrics import choose_threshold
+    names = set(PatchCoreConfig().to_dict())
+    cfg = PatchCoreConfig.resolve(config, backbone=backbone, image_size=image_size, coreset_ratio=coreset_ratio, seed=seed,
+                                  resize=resize, threshold_rule=threshold_rule, review=review,
+                                  **{k: kwargs.pop(k) for k in list(kwargs) if k in names})
+    image_size, resize, backbone, seed = cfg.image_size, cfg.resize, cfg.backbone, cfg.seed
+    if not isinstance(image_size, int): image_size = tuple(image_size)
     parts = training_split(load_index(data_path), seed=seed)
     train = parts[parts.part == "train"]
     if len(train) == 0: raise ValueError(f"{data_path}: no good training images found.")
-    tile_kw = {k: kwargs.pop(k) for k in ("tile_overlap", "scale", "channels") if k in kwargs}
+    tile_kw = {k: getattr(cfg, k) for k in ("tile_overlap", "scale", "channels") if getattr(cfg, k) is not None}
     base = default_spec(backbone, image_size if not isinstance(image_size, int) else (image_size, image_size)).to_dict()
-    base = {k: base[k] for k in ("mean", "std")} | {"interpolation": kwargs.pop("interpolation", "area")}
+    base = {k: base[k] for k in ("mean", "std")} | {"interpolation": cfg.interpolation}
     if resize is None:
         infos = [probe_image(p) for p in train.path]
         side = image_size if isinstance(image_size, int) else min(image_size)
@@ -539,12 +589,16 @@ def train_patchcore(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (
                 tile_kw["scale"] = round(min(image_size if isinstance(image_size, int) else min(image_size), 10**6) / float(np.median(shorts)), 4)
             size = [8192, 8192] if isinstance(image_size, int) else image_size
         spec, why = PreprocessSpec(size=size, resize=resize, **base, **tile_kw), f"given: resize={resize}"
-    pc = PatchCore(backbone=backbone, spec=spec, coreset_ratio=coreset_ratio, seed=seed, **kwargs)
-    pc.fit(train, threshold_rule=threshold_rule)
-    if review is not None: pc.threshold = choose_threshold(pc.good_scores["scores"], threshold_rule, review=review, how=pc.good_scores["how"])
+    pc = PatchCore(backbone=backbone, spec=spec, coreset_ratio=cfg.coreset_ratio, seed=seed, layers=cfg.layers,
+                   num_neighbors=cfg.num_neighbors, projection_dim=cfg.projection_dim, feature_dim=cfg.feature_dim,
+                   grid_stride=cfg.grid_stride, sigma=cfg.sigma, weights=cfg.weights, **kwargs)
+    pc.fit(train, threshold_rule=cfg.threshold_rule, folds=cfg.folds)
+    if cfg.review is not None:
+        pc.threshold = choose_threshold(pc.good_scores["scores"], cfg.threshold_rule, review=cfg.review, how=pc.good_scores["how"])
     out = pc.save(out_dir)
     mf = ModelFolder(out)
     mf.write_json(mf.META, {**mf.meta, "data": str(data_path), "preprocess_choice": why})
+    cfg.save(mf.file(mf.CONFIG))
     parts[["path", "label", "defect_type", "part"]].to_csv(mf.file(mf.SPLIT), index=False)
     _log.info(f"PatchCore model folder: {out}")
     test = parts[parts.part == "test"]
