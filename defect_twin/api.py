@@ -23,14 +23,15 @@ from pydantic import BaseModel, Field
 from .core import get_logger, ConfigMixin
 from .images import ImageReadError, image_format, decode_image
 from .inference import Engine, Prediction
+from .render import heatmap_overlay
 import defect_twin.inference as _inference
 
 # %% auto #0
-__all__ = ['log', 'API', 'MB', 'HEAD_BYTES', 'ERRORS', 'PUBLIC_PATHS', 'DOCS_ASSETS', 'PAGE_CSP', 'PAGE', 'ServiceConfig',
-           'BadImage', 'upload_size', 'read_upload', 'NoVerdict', 'check_prediction', 'check_engine', 'heatmap_overlay',
-           'png_base64', 'MicroBatcher', 'Busy', 'Admission', 'scrub_paths', 'load_engine', 'Service', 'json_safe',
-           'ModelRef', 'TwinReceipt', 'Detection', 'BatchDetection', 'Problem', 'BodyRejected', 'RequestGuard',
-           'create_app', 'guarded_http_protocol', 'is_loopback', 'serve']
+__all__ = ['log', 'API', 'MB', 'HEAD_BYTES', 'ERRORS', 'PUBLIC_PATHS', 'DOCS_ASSETS', 'PAGE_CSP', 'DOCS_CSP', 'STATIC',
+           'PAGE_ASSETS', 'PAGE_FILES', 'ServiceConfig', 'BadImage', 'upload_size', 'read_upload', 'NoVerdict',
+           'check_prediction', 'check_engine', 'png_base64', 'MicroBatcher', 'Busy', 'Admission', 'scrub_paths',
+           'load_engine', 'Service', 'json_safe', 'ModelRef', 'TwinReceipt', 'Detection', 'BatchDetection', 'Problem',
+           'BodyRejected', 'RequestGuard', 'create_app', 'page_file', 'guarded_http_protocol', 'is_loopback', 'serve']
 
 # %% ../nbs/12_api.ipynb #6dc205d0
 log = get_logger("api")
@@ -146,22 +147,6 @@ def check_engine(engine:Engine) -> Engine:
     return engine
 
 # %% ../nbs/12_api.ipynb #8b58fe04
-def heatmap_overlay(img:np.ndarray, # uint8 RGB image
-                    heat:np.ndarray, # HxW anomaly map (any size; resized to the image)
-                    threshold:float, # the model's threshold: drawn yellow (0.625 of the JET range)
-                    max_side:int=512, # downsize so that neither side is larger
-                    alpha:float=0.45, # weight of the colours
-                   ) -> np.ndarray:
-    "uint8 RGB overlay of the anomaly map on the image (JET: blue normal, yellow at the threshold, red above)."
-    h, w = img.shape[:2]
-    s = min(1.0, max_side / max(h, w))
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    im = cv2.resize(img, size, interpolation=cv2.INTER_AREA) if s < 1 else img
-    hm = cv2.resize(np.asarray(heat, np.float32), size, interpolation=cv2.INTER_LINEAR)
-    scale = threshold / 0.625 if threshold > 0 else (float(hm.max()) or 1.0)
-    col = cv2.applyColorMap((np.clip(hm / scale, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
-    return cv2.addWeighted(im, 1 - alpha, col, alpha, 0)
-
 def png_base64(img:np.ndarray) -> str:
     "Base64 text of `img` (uint8 RGB) encoded as PNG."
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(img[..., ::-1]))
@@ -490,10 +475,15 @@ ERRORS = {s: {"model": Problem, "description": d} for s, d in {
 class BodyRejected(HTTPException):
     "A request body refused while it streams in (413 too large, 408 too slow)."
 
-PUBLIC_PATHS = ("/health", "/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+PUBLIC_PATHS = ("/health", "/", "/static/service.js", "/static/service.css", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 DOCS_ASSETS = "/docs-assets"
-# the HTML pages may load nothing from elsewhere (ReDoc's bundle links a logo on a CDN: the browser does not fetch it)
-PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+# the HTML pages may load nothing from elsewhere (ReDoc's bundle links a logo on a CDN: the browser does not fetch it).
+# The service's page runs only its own files: no inline script or style, no eval (images: its uploads and overlays).
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
+            "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'")
+# FastAPI's Swagger UI page starts its bundle with an inline script, and ReDoc injects inline styles: the docs pages
+# keep 'unsafe-inline' (they hold no data; their scripts still come only from the service)
+DOCS_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
             "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'; font-src 'self' data:")
 
 async def _send_json(scope, send, status:int, detail:str, headers:dict|None=None):
@@ -530,12 +520,12 @@ class RequestGuard:
         cl, te = h.get(b"content-length"), h.get(b"transfer-encoding", b"").lower()
         st = dict(done=not (b"chunked" in te or (cl is not None and cl.strip() not in (b"", b"0"))), started=False, total=0)
 
-        page = scope["path"] in ("/", "/docs", "/redoc")
+        csp = {"/": PAGE_CSP, "/docs": DOCS_CSP, "/redoc": DOCS_CSP}.get(scope["path"])
         async def send_(msg):
             if msg["type"] == "http.response.start":
                 st["started"] = True
                 extra = ([(b"connection", b"close")] if not st["done"] else []) + \
-                        ([(b"content-security-policy", PAGE_CSP.encode())] if page else [])
+                        ([(b"content-security-policy", csp.encode())] if csp else [])
                 if extra: msg = {**msg, "headers": [*msg.get("headers", []), *extra]}
             await send(msg)
 
@@ -706,7 +696,10 @@ def create_app(model_dir=None, # model folder to serve (loaded in the background
         raise HTTPException(503, f"not ready: {svc.error}" if svc.error else "not ready: the model is loading")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def page(): return PAGE
+    async def page(): return page_file("service.html")
+
+    @app.get(STATIC + "/{name}", include_in_schema=False)
+    async def static(name:str): return page_file(name)
 
     if tw is not None:
         from defect_twin.twin import mount_twin
@@ -714,80 +707,20 @@ def create_app(model_dir=None, # model folder to serve (loaded in the background
     return app
 
 # %% ../nbs/12_api.ipynb #b9e58304
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>defect_twin inspection</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
- body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1d232b}
- header{background:#1d232b;color:#fff;padding:14px 24px;display:flex;justify-content:space-between;align-items:baseline}
- header h1{font-size:20px;margin:0} #model{font-size:13px;opacity:.8}
- main{max-width:1100px;margin:20px auto;padding:0 20px}
- #drop{border:2px dashed #8a94a3;border-radius:10px;padding:28px;text-align:center;background:#fff;cursor:pointer}
- #drop.over{border-color:#2f6fde;background:#eef4ff}
- label.opt{margin-left:14px;font-size:14px}
- #result{margin-top:20px;display:none;background:#fff;border-radius:10px;padding:18px}
- #verdict{font-size:28px;font-weight:700;padding:6px 16px;border-radius:8px;display:inline-block}
- #verdict.good{background:#dff5e3;color:#176b2c} #verdict.defect{background:#fde2e1;color:#a4161a}
- #numbers{margin:10px 0;font-size:15px} .bar{height:10px;background:#e3e6ea;border-radius:5px;position:relative;max-width:420px}
- .bar span{position:absolute;top:0;left:0;height:10px;border-radius:5px} .bar i{position:absolute;top:-4px;width:2px;height:18px;background:#1d232b}
- .imgs{display:flex;gap:16px;flex-wrap:wrap;margin-top:12px} figure{margin:0} figcaption{font-size:13px;color:#59636f}
- .imgs img{max-width:480px;max-height:480px;border-radius:6px;border:1px solid #d5d9de}
- #error{margin-top:16px;color:#a4161a;font-weight:600}
-</style></head>
-<body><header><h1>defect_twin inspection</h1><span id="model">loading model...</span></header>
-<main>
- <div id="drop" tabindex="0">Drop an image here or <u>choose a file</u> (PNG, JPEG, BMP, TIFF)
-  <input id="file" type="file" accept="image/*,.tif,.tiff,.bmp" hidden></div>
- <label class="opt"><input id="heat" type="checkbox" checked> heatmap overlay</label>
- <label class="opt">API key <input id="key" type="password" autocomplete="off" placeholder="if the service needs one"></label>
- <div id="error" role="alert"></div>
- <section id="result" aria-live="polite">
-  <div id="verdict"></div>
-  <div id="numbers"></div><div class="bar"><span id="fill"></span><i id="mark"></i></div>
-  <div class="imgs"><figure><img id="orig" alt="uploaded image"><figcaption>image</figcaption></figure>
-   <figure id="hfig"><img id="overlay" alt="heatmap overlay"><figcaption>heatmap (blue normal, yellow at the threshold, red above)</figcaption></figure></div>
- </section>
-</main>
-<script>
-const $ = id => document.getElementById(id);
-$('key').value = sessionStorage.getItem('defect_twin_key') || '';
-const auth = () => $('key').value ? {'X-API-Key': $('key').value} : {};
-function loadModel() {
-  fetch('/api/v1/model', {headers: auth()}).then(r => r.ok ? r.json() : Promise.reject(r.status)).then(m => {
-    $('model').textContent = `${m.name} v${m.version} (${m.kind}) - threshold ${Number(m.threshold.value).toPrecision(4)}`;
-  }).catch(s => { $('model').textContent = (s === 401 || s === 403) ? 'API key needed' : 'model not ready'; });
-}
-loadModel();
-$('key').onchange = () => { sessionStorage.setItem('defect_twin_key', $('key').value); loadModel(); };
-async function inspect(file) {
-  $('error').textContent = ''; $('result').style.display = 'none';
-  const fd = new FormData(); fd.append('file', file, file.name);
-  let r;
-  try { r = await fetch('/api/v1/detect?heatmap=' + $('heat').checked, {method: 'POST', body: fd, headers: auth()}); }
-  catch (e) { $('error').textContent = 'The service did not answer: ' + e; return; }
-  const j = await r.json().catch(() => ({detail: r.statusText}));
-  if (!r.ok) { $('error').textContent = `Error ${r.status}: ${typeof j.detail === 'string' ? j.detail : JSON.stringify(j.detail)}`; return; }
-  $('verdict').textContent = j.label.toUpperCase(); $('verdict').className = j.label;
-  $('numbers').textContent = `score ${j.score.toPrecision(4)} / threshold ${j.threshold.toPrecision(4)} - ` +
-    `${j.width}x${j.height} px - ${j.timings.server.toFixed(1)} ms - ${j.model.name} v${j.model.version}`;
-  const top = Math.max(2 * j.threshold, j.score) || 1;
-  $('fill').style.width = (100 * Math.min(j.score / top, 1)) + '%';
-  $('fill').style.background = j.is_defect ? '#d62828' : '#2a9d4b';
-  $('mark').style.left = (100 * j.threshold / top) + '%';
-  $('orig').src = URL.createObjectURL(file);
-  if (j.heatmap_png) { $('overlay').src = 'data:image/png;base64,' + j.heatmap_png; $('hfig').style.display = ''; }
-  else { $('hfig').style.display = 'none'; }
-  $('result').style.display = 'block';
-}
-const drop = $('drop');
-drop.onclick = () => $('file').click();
-drop.onkeydown = e => { if (e.key === 'Enter' || e.key === ' ') $('file').click(); };
-$('file').onchange = e => { if (e.target.files[0]) inspect(e.target.files[0]); };
-['dragenter', 'dragover'].forEach(t => drop.addEventListener(t, e => { e.preventDefault(); drop.classList.add('over'); }));
-['dragleave', 'drop'].forEach(t => drop.addEventListener(t, e => { e.preventDefault(); drop.classList.remove('over'); }));
-drop.addEventListener('drop', e => { if (e.dataTransfer.files[0]) inspect(e.dataTransfer.files[0]); });
-</script></body></html>
-"""
+import importlib.resources
+from pathlib import Path
+from fastapi.responses import FileResponse
+
+STATIC = "/static"                                                # where the page's script and style are served
+PAGE_ASSETS = Path(str(importlib.resources.files("defect_twin")))/"assets"
+PAGE_FILES = {"service.js": "text/javascript; charset=utf-8", "service.css": "text/css; charset=utf-8"}
+
+def page_file(name:str):
+    "The service's page (`service.html`) or one of its files in `PAGE_FILES` (under `STATIC`) as a response; 404 for any other name."
+    nocache = {"Cache-Control": "no-cache"}                       # a new package version shows at once
+    if name == "service.html": return HTMLResponse((PAGE_ASSETS/name).read_text(encoding="utf-8"), headers=nocache)
+    if name not in PAGE_FILES: raise HTTPException(404, f"no such file: {STATIC}/{name}")
+    return FileResponse(PAGE_ASSETS/name, media_type=PAGE_FILES[name], headers=nocache)
 
 # %% ../nbs/12_api.ipynb #568a3d0d
 async def _too_many_connections(scope, receive, send):

@@ -170,7 +170,7 @@ def benchmark_model(model_dir, # model folder with model.onnx (and weights for t
     mm = machine_matmul(threads)
     peak = mm["best"]
     flops = model_flops(module, spec.size) if module is not None else None
-    log.info(f"benchmark: {info['cpu']}, {threads} threads, matmul {peak:.1f} GFLOP/s ({mm['best_backend']}), model {flops and flops/1e9:.2f} GFLOP/image")
+    log.info(f"benchmark: {info['cpu']}, {threads} threads, matmul {peak:.1f} GFLOP/s ({mm['best_backend']}), model {f'{flops/1e9:.2f} GFLOP/image' if flops else 'FLOPs not counted (no PyTorch module)'}")
     rows, xs, torch_threads = [], {}, torch.get_num_threads()
     for b in backends:   # one runner alive at a time: ORT's arenas keep their peak memory (PatchCore's N x M block)
         r = TorchRunner(module, spec, thr, threads) if b == "pytorch" else \
@@ -198,8 +198,11 @@ def benchmark_model(model_dir, # model folder with model.onnx (and weights for t
     res["table_md"] = benchmark_table(res)
     (out/"benchmark.json").write_text(json.dumps(res, indent=2, default=float))
     (out/"benchmark.md").write_text(res["table_md"] + "\n")
-    plot_benchmark(res, out/"benchmark.png")
-    res["files"] = [str(out/f) for f in ("benchmark.json", "benchmark.md", "benchmark.png")]
+    files = ["benchmark.json", "benchmark.md"]
+    try: plot_benchmark(res, out/"benchmark.png"); files.append("benchmark.png")
+    except Exception as e:   # the measurements are written already: a figure problem must not lose them
+        log.warning(f"benchmark: the table is written, but the figure failed: {type(e).__name__}: {e}")
+    res["files"] = [str(out/f) for f in files]
     return res
 
 def benchmark_table(res:dict) -> str:
@@ -218,28 +221,32 @@ def _mm_note(res:dict) -> str:
     mm = res.get("matmul")
     return "" if not mm else " (best of " + ", ".join(f"{b} {mm[b]:.0f}" for b in MATMUL_BACKENDS if b in mm) + ")"
 
-def plot_benchmark(res:dict, path=None):
-    "Bar chart: per-image latency (mean, p95 whisker) per backend, for each batch size, model-only and image→result."
-    import matplotlib; matplotlib.use("Agg") if path else None
-    import matplotlib.pyplot as plt
+def plot_benchmark(res:dict, # what `benchmark_model` returns (or its benchmark.json)
+                   path=None, # also save the figure here
+                  ):
+    "Bar chart of per-image latency per backend and batch size (bar: median, whisker up to p95, so it never points below the bar), model-only and image→result; the machine on top. Returns the figure (Jupyter shows it)."
+    from matplotlib.figure import Figure
     df = pd.DataFrame(res["rows"])
     modes, backends, batches = ["model", "image→result"], list(dict.fromkeys(df.backend)), sorted(df.batch.unique())
-    fig, axs = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    fig = Figure(figsize=(12, 4.6), layout="constrained")
+    axs = fig.subplots(1, 2, sharey=True)
     w = 0.8 / len(backends)
     for ax, mode in zip(axs, modes):
         for k, b in enumerate(backends):
             d = df[(df["mode"] == mode) & (df.backend == b)].set_index("batch").reindex(batches)
             pos = np.arange(len(batches)) + (k - (len(backends) - 1) / 2) * w
-            err = (d.p95_ms - d.mean_ms) / d.index.values
-            bars = ax.bar(pos, d.per_image_ms, w, yerr=[np.zeros(len(d)), err.values], capsize=2, label=b)
+            med, p95 = d.p50_ms / d.index.values, d.p95_ms / d.index.values
+            bars = ax.bar(pos, med, w, yerr=[np.zeros(len(d)), np.clip((p95 - med).fillna(0).values, 0, None)], capsize=2, label=b)
             if "pct_of_matmul" in d and mode == "model":
-                for p_, h, pct in zip(pos, d.per_image_ms, d.pct_of_matmul):
-                    if pct == pct and pct is not None: ax.text(p_, h, f"{pct:.0f}%", ha="center", va="bottom", fontsize=7)
+                labels = [f"{p:.0f}%" if p is not None and p == p else "" for p in d.pct_of_matmul]
+                ax.bar_label(bars, labels=labels, fontsize=7, rotation=90, padding=3)
         ax.set_xticks(range(len(batches)), [f"batch {b}" for b in batches]); ax.set_title(mode)
-        ax.set_ylabel("ms per image (mean, whisker: p95)")
-    axs[0].legend(fontsize=8)
-    fig.suptitle(f"{res['model']['kind']} {res['model']['backbone']}: {res['machine']['cpu']}, {res['threads']} threads "
-                 f"(labels: % of {res['matmul_gflops']:.0f} GFLOP/s matmul)", fontsize=10)
-    fig.tight_layout()
-    if path: fig.savefig(path, dpi=110); plt.close(fig)
+        ax.set_ylabel("ms per image (median; whisker to p95)"); ax.margins(y=0.18)
+    fig.legend(*axs[0].get_legend_handles_labels(), loc="outside lower center", ncols=min(len(backends), 6), fontsize=8)
+    m = res["machine"]
+    fig.suptitle(f"{res['model']['kind']} {res['model']['backbone']}, input {res['model']['input']}\n"
+                 f"{m['cpu']}, {res['threads']} threads of {m['usable_cores']} usable cores; onnxruntime {m['onnxruntime']}, "
+                 f"torch {m['torch']}; labels: % of the {res['matmul_gflops']:.0f} GFLOP/s matmul peak", fontsize=9)
+    if path: fig.savefig(path, dpi=110)
+    return fig
     return fig
