@@ -10,7 +10,7 @@ import numpy as np
 import cv2
 
 # %% auto #0
-__all__ = ['CMAP', 'THRESHOLD_AT', 'heat_scale', 'heat_colors', 'heatmap_overlay', 'heat_imshow', 'mark_threshold']
+__all__ = ['CMAP', 'THRESHOLD_AT', 'heat_scale', 'heat_colors', 'heatmap_overlay', 'heat_imshow', 'mark_threshold', 'figure']
 
 # %% ../nbs/07b_render.ipynb #dec73af9
 CMAP = "turbo"           # matplotlib's name; OpenCV's COLORMAP_TURBO is the same table
@@ -67,3 +67,20 @@ def mark_threshold(cbar, # a matplotlib colour bar of a map drawn with `heat_ims
     ticks = [t for t in cbar.get_ticks() if abs(t - threshold) > 0.08 * (cbar.vmax - cbar.vmin)]
     cbar.set_ticks(sorted(ticks + [threshold]), labels=[f"threshold {threshold:.3g}" if t == threshold else f"{t:.3g}" for t in sorted(ticks + [threshold])])
     return cbar
+
+# %% ../nbs/07b_render.ipynb #rfcode01
+_FIG_CLASS = None
+
+def figure(**kw):
+    "A headless matplotlib `Figure` (keyword arguments as `Figure`'s; `layout='constrained'` by default) that Jupyter shows as a PNG when a cell ends with it."
+    global _FIG_CLASS
+    if _FIG_CLASS is None:
+        import io
+        from matplotlib.figure import Figure
+        class ShownFigure(Figure):
+            "A `Figure` with a PNG representation for Jupyter."
+            def _repr_png_(self):
+                buf = io.BytesIO(); self.savefig(buf, format="png", dpi=self.dpi); return buf.getvalue()
+        _FIG_CLASS = ShownFigure
+    kw.setdefault("layout", "constrained")
+    return _FIG_CLASS(**kw)
