@@ -8,6 +8,7 @@ Docs: https://defect-twin.github.io/defect_twin/backbones.html.md"""
 from __future__ import annotations
 import os, time, hashlib, threading, importlib, importlib.util, urllib.request, urllib.error
 from pathlib import Path
+from typing import Any, Sequence
 from urllib.parse import urlparse
 import torch
 from torch import nn
@@ -77,7 +78,8 @@ def lukemelas_to_timm(sd:dict, # lukemelas-keyed state dict
     with torch.device("meta"): ref = timm.create_model(name, pretrained=False)
     if not hasattr(ref, "blocks"): raise PretrainedWeightsError(f"'{name}' is not an EfficientNet-style timm model; "
                                                                "lukemelas-style weights cannot be mapped onto it.")
-    prefixes = [f"blocks.{s}.{j}" for s, stage in enumerate(ref.blocks) for j in range(len(stage))]
+    blocks: Any = ref.blocks   # timm's nn.Sequential of stages (nn.Module types attributes as Tensor | Module)
+    prefixes = [f"blocks.{s}.{j}" for s, stage in enumerate(blocks) for j in range(len(stage))]
     n_blocks = len({k.split(".")[1] for k in sd if k.startswith("_blocks.")})
     if n_blocks != len(prefixes):
         raise PretrainedWeightsError(f"The lukemelas-style weights have {n_blocks} blocks but timm's '{name}' has "
@@ -106,16 +108,17 @@ def _arch(name:str) -> str: return name.split(".")[0]
 def offline_package_file(name:str) -> Path|None:
     "The weights file of the installed offline package for timm model `name`, or None."
     entry = OFFLINE_PACKAGES.get(_arch(name))
-    if entry is None or "." in name and name.split(".", 1)[1] != "in1k": return None
+    if entry is None or ("." in name and name.split(".", 1)[1] != "in1k"): return None
     if importlib.util.find_spec(entry[1]) is None: return None
     p = Path(getattr(importlib.import_module(entry[1]), entry[2]).get_model_file_path())
     return p if p.exists() else None
 
 # %% ../nbs/04_backbones.ipynb #7f49ab5f
 def _head_keys(name:str) -> set:
-    cls = timm.get_pretrained_cfg(name).classifier if timm.get_pretrained_cfg(name) else None
-    cls = (cls,) if isinstance(cls, str) else (cls or ())
-    return {f"{c}.{p}" for c in cls for p in ("weight", "bias")}
+    cfg = timm.get_pretrained_cfg(name)
+    cls = cfg.classifier if cfg else None
+    heads = (cls,) if isinstance(cls, str) else (cls or ())
+    return {f"{c}.{p}" for c in heads for p in ("weight", "bias")}
 
 def _read_raw(p:Path, name:str) -> dict:
     "State dict from a local file as stored (timm's loader: unwraps `state_dict`/`model`, strips `module.`)."
@@ -270,7 +273,7 @@ def create_backbone(name:str, # any timm model name, e.g. `tf_efficientnet_lite0
     except (OSError, RuntimeError) as e:
         if src.startswith("timm-hub:"): raise _no_weights(name) from e
         raise
-    model.weights_source = src
+    model.weights_source = src  # type: ignore[assignment]  # a plain attribute (nn.Module types attributes as Tensor | Module)
     _log.info(f"backbone {name}: weights from {src} ({time.perf_counter() - t0:.1f} s)")
     return model
 
@@ -278,7 +281,7 @@ def create_backbone(name:str, # any timm model name, e.g. `tf_efficientnet_lite0
 _TIMM_INTERP = {"bicubic": "cubic", "bilinear": "linear"}
 
 def default_spec(name:str, # timm model name
-                 size=None, # int or (height, width); default timm's input size for the weights
+                 size:int|Sequence[int]|None=None, # int or (height, width); default timm's input size for the weights
                  resize:str="resize", # resize mode (see `PreprocessSpec`)
                 ) -> PreprocessSpec:
     "The `PreprocessSpec` that matches `name`'s pretrained weights: mean, std, interpolation and input size."
@@ -288,21 +291,21 @@ def default_spec(name:str, # timm model name
     hw = tuple(cfg.input_size[1:]) if size is None else ((size, size) if isinstance(size, int) else tuple(size))
     if cfg.fixed_input_size and hw != tuple(cfg.input_size[1:]):
         _log.warning(f"{name} was built for {cfg.input_size[1:]} inputs; pass img_size={hw} to create_backbone for {hw}.")
-    return PreprocessSpec(size=hw, resize=resize, interpolation=_TIMM_INTERP.get(cfg.interpolation, "area"),
+    return PreprocessSpec(size=list(hw), resize=resize, interpolation=_TIMM_INTERP.get(cfg.interpolation, "area"),
                           mean=list(cfg.mean), std=list(cfg.std))
 
 # %% ../nbs/04_backbones.ipynb #c211c4f3
 class FeatureExtractor(nn.Module):
     "Feature maps (NCHW) of chosen stages of a timm model, via `forward_intermediates`."
     def __init__(self, model:nn.Module, # timm model (its weights are shared, not copied)
-                 layers=None, # stage indices or module names (`layer2`); default the stride-8 and -16 stages
+                 layers:int|str|Sequence[int|str]|None=None, # stage indices or module names (`layer2`); default the stride-8 and -16 stages
                  prune:bool=False, # drop stages after the last one used and the head (the model can no longer classify)
                 ):
         super().__init__()
-        if not hasattr(model, "forward_intermediates") or not isinstance(getattr(model, "feature_info", None), list):
+        info = getattr(model, "feature_info", None)
+        if not hasattr(model, "forward_intermediates") or not isinstance(info, list):
             raise TypeError(f"{type(model).__name__} has no forward_intermediates/feature_info; use "
                             "create_backbone(name, features_only=True) instead.")
-        info = model.feature_info
         names = [f["module"] for f in info]
         if layers is None: layers = [i for i, f in enumerate(info) if f["reduction"] in (8, 16)]
         idx = []
@@ -313,8 +316,9 @@ class FeatureExtractor(nn.Module):
             elif -len(info) <= int(l) < len(info): idx.append(int(l) % len(info))
             else: raise ValueError(f"Layer index {l} out of range; this model has {len(info)} stages {names}.")
         self.indices = sorted(set(idx))
-        if prune: model.prune_intermediate_layers(self.indices, prune_head=True)
-        self.model = model
+        tm: Any = model   # a timm model: nn.Module's type declares neither forward_intermediates nor prune_intermediate_layers
+        if prune: tm.prune_intermediate_layers(self.indices, prune_head=True)
+        self.model: Any = tm
         self.channels = [info[i]["num_chs"] for i in self.indices]
         self.strides = [info[i]["reduction"] for i in self.indices]
         self.layers = [names[i] for i in self.indices]
@@ -323,8 +327,8 @@ class FeatureExtractor(nn.Module):
         "List of feature maps, one per chosen stage, NCHW."
         return self.model.forward_intermediates(x, indices=self.indices, intermediates_only=True)
 
-def feature_extractor(model, # a timm model name (a fresh backbone is made) or a timm model (shared)
-                      layers=None, # stage indices or module names; default the stride-8 and -16 stages
+def feature_extractor(model:str|nn.Module, # a timm model name (a fresh backbone is made) or a timm model (shared)
+                      layers:int|str|Sequence[int|str]|None=None, # stage indices or module names; default the stride-8 and -16 stages
                       pretrained:bool=True, # with a name: as in `create_backbone`
                       weights:str|Path|None=None, # with a name: as in `create_backbone`
                       prune:bool|None=None, # default: prune a fresh backbone, never a model passed in

@@ -10,6 +10,7 @@ import json, os, re, shutil, zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
+from typing import Callable
 import numpy as np
 import pandas as pd
 import cv2
@@ -46,7 +47,7 @@ class IndexReport:
     issues: list = field(default_factory=list)
     n_indexed: int = 0
 
-    def add(self, path, problem:str):
+    def add(self, path:str|Path, problem:str):
         "Record a problem with `path`."
         self.issues.append(IndexIssue(str(path), problem))
 
@@ -362,7 +363,7 @@ def load_index(path:str|Path, # `sample`, `mvtec:CATEGORY`, a CSV file or a fold
     "Index any supported data path; `layout='auto'` recognises it."
     if layout not in LAYOUTS: raise ValueError(f"Unknown layout '{layout}'; use one of {LAYOUTS}.")
     p, found = resolve_layout(path)
-    builders = {"mvtec": mvtec_index, "folder": folder_index, "csv": csv_index, "dagm": dagm_index}
+    builders: dict[str, Callable[..., pd.DataFrame]] = {"mvtec": mvtec_index, "folder": folder_index, "csv": csv_index, "dagm": dagm_index}
     df = builders[found if layout == "auto" else layout](p, **kwargs)
     if len(df) == 0:
         iss = df.attrs["report"].issues

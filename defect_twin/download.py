@@ -213,12 +213,13 @@ def download_mvtec(categories:str|list[str]="bottle", # category names, or "all"
     cats = [categories] if isinstance(categories, str) else list(categories)
     urls, checksums = dict(urls or {}), dict(checksums or {})
     dest = Path(dest).expanduser() if dest is not None else default_mvtec_dest()
+    jobs: list[tuple[str, str, str|None, list[str]]]   # (name, URL, checksum, categories it provides)
     if cats == ["all"]:
         jobs = [("all", urls.get("all", MVTEC_FULL_URL), checksums.get("all", "sha256:" + MVTEC_FULL_SHA256), list(MVTEC_CATEGORIES))]
     else:
         unknown = [c for c in cats if c not in MVTEC_URLS and c not in urls]
         if unknown: raise ValueError(f"Unknown MVTec AD categories {unknown}; known: {', '.join(MVTEC_CATEGORIES)} (or 'all').")
-        jobs = [(c, urls.get(c, MVTEC_URLS.get(c)), checksums.get(c, MVTEC_SHA256.get(c)), [c]) for c in cats]
+        jobs = [(c, urls[c] if c in urls else MVTEC_URLS[c], checksums.get(c, MVTEC_SHA256.get(c)), [c]) for c in cats]
     out = {}
     for name, url, checksum, provides in jobs:
         if all((dest/c/"train"/"good").is_dir() for c in provides):

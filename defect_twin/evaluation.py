@@ -18,12 +18,12 @@ __all__ = ['test_part', 'evaluate_model']
 # %% ../nbs/07a_evaluation.ipynb #a14b46a8
 _log = get_logger(__name__)
 
-def test_part(model_dir, # a model folder
-              data, # a data path (see `data.load_index`)
+def test_part(model_dir:str|Path, # a model folder
+              data:str|Path, # a data path (see `data.load_index`)
              ):
     "The rows of `data`'s index to evaluate `model_dir` on (see above), with `label`, `defect_type`, `mask_path`."
     import pandas as pd
-    from defect_twin.datasets import load_index, training_split
+    from defect_twin.datasets import load_index
     mf, df = ModelFolder(model_dir), load_index(data)
     if mf.file(mf.SPLIT).exists():
         sp = pd.read_csv(mf.file(mf.SPLIT))
@@ -54,9 +54,9 @@ def _figures(out:Path, test, scores, thr:float, model, pixels, n:int=4) -> list[
     for k, f in figs.items(): f(out/f"{k}.png")
     return sorted(f"{k}.png" for k in figs)
 
-def evaluate_model(model_dir, # a model folder of any kind
-                   data, # data path: `sample`, `mvtec:CATEGORY`, a folder or a CSV
-                   out_dir, # where metrics.json and the figures go
+def evaluate_model(model_dir:str|Path, # a model folder of any kind
+                   data:str|Path, # data path: `sample`, `mvtec:CATEGORY`, a folder or a CSV
+                   out_dir:str|Path, # where metrics.json and the figures go
                    batch_size:int=8, # images per chunk
                    device:str="cpu",
                    update_model:bool=False, # also write the metrics into the model folder's metrics.json
@@ -78,9 +78,9 @@ def evaluate_model(model_dir, # a model folder of any kind
         total = sum(i.height * i.width for i in (probe_image(p) for p in test.path))
         acc = M.PixelAccumulator(total, budget=pixel_budget)
     t0, scores, resized, sizes = time.perf_counter(), np.empty(len(test)), 0, set()
-    for s, imgs, sc, maps in model.iter_predict(test, batch_size=batch_size, maps=pixel):
+    for s, _, sc, maps in model.iter_predict(test, batch_size=batch_size, maps=pixel):
         scores[s:s + len(sc)] = sc
-        if not pixel: continue
+        if acc is None: continue
         for j, mp in enumerate(maps):
             mpath = test.mask_path.iloc[s + j]
             m = read_mask(mpath) if isinstance(mpath, str) else np.zeros(mp.shape, np.uint8)

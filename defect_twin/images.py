@@ -14,7 +14,7 @@ import cv2
 from PIL import Image
 from .core import get_logger
 try: import imagecodecs
-except ImportError: imagecodecs = None
+except ImportError: imagecodecs = None  # type: ignore[assignment]  # optional: PIL decodes instead
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'ImageReadError', 'ImageInfo', 'image_format', 'decode_image', 'read_image', 'probe_image',

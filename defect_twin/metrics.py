@@ -8,13 +8,14 @@ Docs: https://defect-twin.github.io/defect_twin/metrics.html.md"""
 from __future__ import annotations
 import math, re
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, Sequence
+from numpy.typing import ArrayLike
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 from sklearn.metrics import (roc_auc_score, roc_curve, precision_recall_curve, average_precision_score,
                              confusion_matrix, precision_recall_fscore_support)
-from .core import get_logger, verdict
+from .core import get_logger
 
 # %% auto #0
 __all__ = ['DECISION_RULE', 'STRUCTURE_8', 'check_labels_scores', 'check_masks_maps', 'predict', 'image_auroc', 'PixelScores',
@@ -28,7 +29,7 @@ _log = get_logger(__name__)
 DECISION_RULE = ">="  # a part is flagged as defective when score >= threshold
 
 # %% ../nbs/07_metrics.ipynb #5a9661c1
-def check_labels_scores(labels, scores, need_both:bool=True) -> tuple[np.ndarray, np.ndarray]:
+def check_labels_scores(labels:ArrayLike, scores:ArrayLike, need_both:bool=True) -> tuple[np.ndarray, np.ndarray]:
     "Validate image-level `labels` (0 good / 1 defect) and `scores`; return them as 1-D int and float arrays."
     y = np.asarray(labels)
     s = np.asarray(scores, dtype=float)
@@ -47,7 +48,7 @@ def check_labels_scores(labels, scores, need_both:bool=True) -> tuple[np.ndarray
     return y, s
 
 # %% ../nbs/07_metrics.ipynb #e1340bca
-def check_masks_maps(masks, maps) -> tuple[np.ndarray, np.ndarray]:
+def check_masks_maps(masks:Sequence|np.ndarray, maps:Sequence|np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Validate `masks` (N×H×W, 0/1 or bool) and `maps` (N×H×W, finite); return a bool mask array and a float map array."
     m, a = np.asarray(masks), np.asarray(maps)
     if m.ndim == 2 and a.ndim == 2: m, a = m[None], a[None]
@@ -64,15 +65,15 @@ def check_masks_maps(masks, maps) -> tuple[np.ndarray, np.ndarray]:
     return m, a
 
 # %% ../nbs/07_metrics.ipynb #f0144be3
-def predict(scores, # image (or pixel) anomaly scores
+def predict(scores:ArrayLike, # image (or pixel) anomaly scores
             threshold:float, # decision threshold
            ) -> np.ndarray:
     "Apply the package's decision rule: 1 (defect) where `score >= threshold`, else 0."
     return (np.asarray(scores, dtype=float) >= threshold).astype(int)
 
 # %% ../nbs/07_metrics.ipynb #3903af11
-def image_auroc(labels, # 0 good / 1 defect, one per image
-                scores, # image anomaly scores (higher = more anomalous)
+def image_auroc(labels:ArrayLike, # 0 good / 1 defect, one per image
+                scores:ArrayLike, # image anomaly scores (higher = more anomalous)
                ) -> float:
     "Image-level AUROC (anomalib's `image_AUROC`): `roc_auc_score` of the image scores."
     y, s = check_labels_scores(labels, scores)
@@ -97,10 +98,11 @@ class PixelAccumulator:
                  budget:int=2**24, # most pixels kept: above it a uniform random sample (each region keeps one pixel at least)
                  seed:int=0):
         self.rate = 1.0 if total_pixels is None or total_pixels <= budget else budget / float(total_pixels)
-        self.rng, self.normal, self.anom, self.comp, self.n_regions, self.n_images = np.random.default_rng(seed), [], [], [], 0, 0
+        self.rng, self.n_regions, self.n_images = np.random.default_rng(seed), 0, 0
+        self.normal: list[np.ndarray] = []; self.anom: list[np.ndarray] = []; self.comp: list[np.ndarray] = []
 
-    def add(self, mask, # HxW ground truth, 0/1 or bool
-            amap, # HxW anomaly map, same size
+    def add(self, mask:np.ndarray, # HxW ground truth, 0/1 or bool
+            amap:np.ndarray, # HxW anomaly map, same size
            ) -> None:
         "Add one image's pixels (anomalous pixels tagged by 8-connected ground-truth region)."
         m, a = check_masks_maps(mask, amap)
@@ -131,8 +133,8 @@ class PixelAccumulator:
         sizes = np.bincount(comp)
         return PixelScores(normal, scores[order], 1.0 / (sizes[comp[order]] * self.n_regions), self.n_regions)
 
-def prepare_pixels(masks, # N×H×W ground-truth masks, 0/1 or bool (or a list of HxW masks of different sizes)
-                   maps,  # N×H×W anomaly maps, same shapes
+def prepare_pixels(masks:Sequence|np.ndarray, # N×H×W ground-truth masks, 0/1 or bool (or a list of HxW masks of different sizes)
+                   maps:Sequence|np.ndarray,  # N×H×W anomaly maps, same shapes
                   ) -> PixelScores:
     "Split every pixel into sorted normal and anomalous scores, tagging anomalous pixels by connected component."
     if len(masks) != len(maps): raise ValueError(f"{len(masks)} masks for {len(maps)} maps.")
@@ -151,8 +153,8 @@ def pixel_auroc_from(ps:PixelScores) -> float:
     not_above = np.searchsorted(ps.normal, ps.anomalous, side="right").sum(dtype=np.int64)
     return float((below + not_above) / 2 / (n * p))
 
-def pixel_auroc(masks, # N×H×W ground-truth masks, 0/1 or bool
-                maps,  # N×H×W anomaly maps
+def pixel_auroc(masks:Sequence|np.ndarray, # N×H×W ground-truth masks, 0/1 or bool
+                maps:Sequence|np.ndarray,  # N×H×W anomaly maps
                ) -> float:
     "Pixel-level AUROC (anomalib's `pixel_AUROC`): ROC AUC of every pixel's anomaly score against its mask."
     return pixel_auroc_from(prepare_pixels(masks, maps))
@@ -178,7 +180,7 @@ def pro_curve_from(ps:PixelScores,
         if int(num_thresholds) < 2: raise ValueError(f"num_thresholds must be at least 2 (or None for the exact curve), got {num_thresholds}.")
         pos = np.linspace(n_ok - 1, 0, int(num_thresholds)).round().astype(int)
         t = np.unique(nrm[pos])[::-1]
-        fpr, pro, thr = fpr_ge(t), pro_ge(t), t.astype(float)
+        fpr, pro, thr = np.asarray(fpr_ge(t), float), np.asarray(pro_ge(t), float), t.astype(float)
     lowest = float(min(nrm[0], d[0]))
     fpr = np.concatenate([[0.0], fpr, [1.0]]); pro = np.concatenate([[0.0], np.minimum(pro, 1.0), [1.0]])
     return fpr, pro, np.concatenate([[np.inf], thr, [lowest]])
@@ -200,12 +202,12 @@ def aupro_from(ps:PixelScores, fpr_limit:float=0.3, num_thresholds:int|None=None
     fpr, pro, _ = pro_curve_from(ps, num_thresholds)
     return float(area_to(fpr, pro, fpr_limit) / fpr_limit)
 
-def pro_curve(masks, maps, num_thresholds:int|None=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pro_curve(masks:Sequence|np.ndarray, maps:Sequence|np.ndarray, num_thresholds:int|None=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "PRO curve `(fpr, pro, thresholds)` of anomaly `maps` against ground-truth `masks` (N×H×W each)."
     return pro_curve_from(prepare_pixels(masks, maps), num_thresholds)
 
-def aupro(masks, # N×H×W ground-truth masks, 0/1 or bool; good images are all-zero masks
-          maps,  # N×H×W anomaly maps
+def aupro(masks:Sequence|np.ndarray, # N×H×W ground-truth masks, 0/1 or bool; good images are all-zero masks
+          maps:Sequence|np.ndarray,  # N×H×W anomaly maps
           fpr_limit:float=0.3, # integrate the PRO curve over FPR in [0, fpr_limit]
           num_thresholds:int|None=None, # None: exact; k: k thresholds at equal FPR steps (approximation)
          ) -> float:
@@ -213,8 +215,8 @@ def aupro(masks, # N×H×W ground-truth masks, 0/1 or bool; good images are all-
     return aupro_from(prepare_pixels(masks, maps), fpr_limit, num_thresholds)
 
 # %% ../nbs/07_metrics.ipynb #5d9025a6
-def f1_max(labels, # 0 good / 1 defect
-           scores, # image anomaly scores
+def f1_max(labels:ArrayLike, # 0 good / 1 defect
+           scores:ArrayLike, # image anomaly scores
           ) -> tuple[float, float]:
     "Best F1 over all thresholds and the threshold reaching it (anomalib `F1Max` / `F1AdaptiveThreshold`)."
     y, s = check_labels_scores(labels, scores, need_both=False)
@@ -228,15 +230,16 @@ def f1_max(labels, # 0 good / 1 defect
     return float(f1[i]), float(t[i])
 
 # %% ../nbs/07_metrics.ipynb #4de1b326
-def threshold_from_normal(normal_scores, # scores of good parts only (e.g. a validation split)
+def threshold_from_normal(normal_scores:ArrayLike, # scores of good parts only (e.g. a validation split)
                           rule:float|str=0.99, # quantile in (0, 1], `qX`, `max` or `mean+Kstd`
                          ) -> tuple[float, str]:
     "Threshold from good-part scores only; returns `(value, rule string)` for `threshold.json`."
     s = np.asarray(normal_scores, dtype=float).ravel()
     if len(s) == 0: raise ValueError("normal_scores is empty.")
     if not np.isfinite(s).all(): raise ValueError("normal_scores hold non-finite values (NaN or inf).")
-    r = str(rule).strip().split(" of ")[0].replace(" ", "") if isinstance(rule, str) else rule
-    if isinstance(r, (int, float)) and not isinstance(r, bool): r = f"q{float(r):g}"
+    if isinstance(rule, str): r = rule.strip().split(" of ")[0].replace(" ", "")
+    elif isinstance(rule, (int, float)) and not isinstance(rule, bool): r = f"q{float(rule):g}"
+    else: r = repr(rule)   # matches no rule: the error below
     if r == "max":
         value = float(np.nextafter(np.float32(s.max()), np.float32(np.inf)))   # above the max in float64 and float32
     elif mq := re.fullmatch(r"q(?:uantile)?[:=]?([0-9.eE+-]+)", r):
@@ -265,9 +268,9 @@ def _cost_threshold(good:np.ndarray, bad:np.ndarray, ratio:float) -> float:
     cost = fr + ratio * esc
     return float(cand[int(np.argmin(cost))])
 
-def choose_threshold(good_scores, # scores of good parts the model did not learn from (cross-fit, validation)
+def choose_threshold(good_scores:ArrayLike, # scores of good parts the model did not learn from (cross-fit, validation)
                      rule=0.99, # a `threshold_from_normal` rule, `fr0.02`, or `costR` (needs `defect_scores`)
-                     defect_scores=None, # scores of labelled defective validation parts (for `costR`, and reported)
+                     defect_scores:ArrayLike|None=None, # scores of labelled defective validation parts (for `costR`, and reported)
                      review=None, # rule for the lower edge of a review band (e.g. "fr0.10"); None: no band
                      how:str|None=None, # where the scores came from (recorded)
                      score:str="image anomaly score", # what the threshold applies to
@@ -295,7 +298,7 @@ def choose_threshold(good_scores, # scores of good parts the model did not learn
     return out
 
 # %% ../nbs/07_metrics.ipynb #c374e4db
-def classification_metrics(labels, scores, threshold:float) -> dict:
+def classification_metrics(labels:ArrayLike, scores:ArrayLike, threshold:float) -> dict:
     "Accuracy, precision, recall, F1, confusion matrix and TP/FP/TN/FN at `threshold` (plain Python numbers)."
     y, s = check_labels_scores(labels, scores, need_both=False)
     pred = predict(s, threshold)
@@ -306,9 +309,9 @@ def classification_metrics(labels, scores, threshold:float) -> dict:
                 f1=float(f), confusion_matrix=cm.tolist(), tp=tp, fp=fp, tn=tn, fn=fn)
 
 # %% ../nbs/07_metrics.ipynb #6fa14fac
-def per_defect_type(labels, # 0/1 labels, or a DataFrame with `label`, `score`, `defect_type` columns
-                    scores=None, # image scores (or a column name when `labels` is a DataFrame)
-                    defect_types=None, # type per image, e.g. `good`, `broken_large` (or a column name)
+def per_defect_type(labels:ArrayLike, # 0/1 labels, or a DataFrame with `label`, `score`, `defect_type` columns
+                    scores:ArrayLike|None=None, # image scores (or a column name when `labels` is a DataFrame)
+                    defect_types:ArrayLike|None=None, # type per image, e.g. `good`, `broken_large` (or a column name)
                     threshold:float|None=None, # decision threshold; without it `flagged`/`flag_rate` are omitted
                    ) -> pd.DataFrame:
     "Table per defect type: count, flagged, flag rate (recall; false-alarm rate for good), mean score, AUROC vs good."
@@ -325,7 +328,7 @@ def per_defect_type(labels, # 0/1 labels, or a DataFrame with `label`, `score`, 
         sel = types == t
         lab = np.unique(y[sel])
         if len(lab) > 1: raise ValueError(f"defect type '{t}' holds both good and defect labels.")
-        row = dict(defect_type=str(t), label=int(lab[0]), count=int(sel.sum()))
+        row: dict[str, Any] = dict(defect_type=str(t), label=int(lab[0]), count=int(sel.sum()))
         if threshold is not None:
             row["flagged"] = int(predict(s[sel], threshold).sum()); row["flag_rate"] = row["flagged"] / row["count"]
         row["mean_score"] = float(s[sel].mean())
@@ -339,20 +342,20 @@ def _json_safe(v):
     "NaN → None so that the dict is strict JSON."
     return None if isinstance(v, float) and math.isnan(v) else v
 
-def evaluate_scores(labels, # 0 good / 1 defect per image
-                    scores, # image anomaly scores
-                    defect_types=None, # optional type per image, for the per-type table
-                    masks=None, # optional N×H×W ground-truth masks (0/1)
-                    maps=None,  # optional N×H×W anomaly maps, same shape as masks
+def evaluate_scores(labels:ArrayLike, # 0 good / 1 defect per image
+                    scores:ArrayLike, # image anomaly scores
+                    defect_types:ArrayLike|None=None, # optional type per image, for the per-type table
+                    masks:Sequence|np.ndarray|None=None, # optional N×H×W ground-truth masks (0/1)
+                    maps:Sequence|np.ndarray|None=None,  # optional N×H×W anomaly maps, same shape as masks
                     threshold:float|None=None, # decision threshold; None: the F1-max threshold
                     fpr_limit:float=0.3, # AUPRO integration limit
                     pixels:PixelScores|None=None, # pixel scores gathered already (`PixelAccumulator`), instead of masks/maps
                    ) -> dict:
     "All metrics of a scored test set as a JSON-serialisable dict (the `metrics.json` keys)."
     y, s = check_labels_scores(labels, scores)
-    out = dict(n_images=len(y), n_good=int((y == 0).sum()), n_defect=int(y.sum()), image_auroc=image_auroc(y, s))
+    out: dict[str, Any] = dict(n_images=len(y), n_good=int((y == 0).sum()), n_defect=int(y.sum()), image_auroc=image_auroc(y, s))
     if (masks is None) != (maps is None): raise ValueError("pixel metrics need both masks and maps (got only one).")
-    if maps is not None:
+    if maps is not None and masks is not None:
         if len(maps) != len(y): raise ValueError(f"{len(maps)} maps for {len(y)} image scores.")
         pixels = prepare_pixels(masks, maps)
     if pixels is not None:
@@ -383,7 +386,7 @@ def _save(fig, path=None, dpi:int=110):
         fig.savefig(path, dpi=dpi)
     return fig
 
-def plot_roc(labels, scores, ax=None, path=None, name:str="image", title:str|None=None):
+def plot_roc(labels:ArrayLike, scores:ArrayLike, ax=None, path:str|Path|None=None, name:str="image", title:str|None=None):
     "ROC curve of image scores with the AUROC in the legend."
     y, s = check_labels_scores(labels, scores)
     fig, ax = _fig_ax(ax)
@@ -395,7 +398,7 @@ def plot_roc(labels, scores, ax=None, path=None, name:str="image", title:str|Non
     ax.legend(loc="lower right")
     return _save(fig, path)
 
-def plot_pr(labels, scores, ax=None, path=None, title:str|None=None):
+def plot_pr(labels:ArrayLike, scores:ArrayLike, ax=None, path:str|Path|None=None, title:str|None=None):
     "Precision-recall curve with average precision, the F1-max point and the defect base rate."
     y, s = check_labels_scores(labels, scores)
     fig, ax = _fig_ax(ax)
@@ -409,7 +412,7 @@ def plot_pr(labels, scores, ax=None, path=None, title:str|None=None):
     ax.legend(loc="lower left")
     return _save(fig, path)
 
-def plot_score_hist(labels, scores, threshold:float|None=None, ax=None, path=None, bins:int=30,
+def plot_score_hist(labels:ArrayLike, scores:ArrayLike, threshold:float|None=None, ax=None, path:str|Path|None=None, bins:int=30,
                     title:str|None=None):
     "Histograms of good and defect image scores, with the threshold as a vertical line."
     y, s = check_labels_scores(labels, scores, need_both=False)
@@ -423,7 +426,7 @@ def plot_score_hist(labels, scores, threshold:float|None=None, ax=None, path=Non
     ax.legend()
     return _save(fig, path)
 
-def plot_confusion(labels, scores, threshold:float, ax=None, path=None, title:str|None=None):
+def plot_confusion(labels:ArrayLike, scores:ArrayLike, threshold:float, ax=None, path:str|Path|None=None, title:str|None=None):
     "Confusion matrix at `threshold` (rows: true good/defect; columns: predicted), drawn by scikit-learn."
     from sklearn.metrics import ConfusionMatrixDisplay
     y, s = check_labels_scores(labels, scores, need_both=False)
@@ -433,11 +436,13 @@ def plot_confusion(labels, scores, threshold:float, ax=None, path=None, title:st
     ax.set_title(title or f"Confusion at threshold {threshold:.4g}")
     return _save(fig, path)
 
-def plot_pro_curve(masks=None, maps=None, fpr_limit:float=0.3, ax=None, path=None, title:str|None=None,
+def plot_pro_curve(masks:Sequence|np.ndarray|None=None, maps:Sequence|np.ndarray|None=None, fpr_limit:float=0.3, ax=None, path:str|Path|None=None, title:str|None=None,
                    pixels:PixelScores|None=None, # gathered pixel scores instead of masks and maps
                   ):
     "PRO curve up to `fpr_limit` with the AUPRO shaded and in the legend."
-    ps = pixels if pixels is not None else prepare_pixels(masks, maps)
+    if pixels is not None: ps = pixels
+    elif masks is not None and maps is not None: ps = prepare_pixels(masks, maps)
+    else: raise ValueError("plot_pro_curve needs `masks` and `maps`, or `pixels`.")
     fpr, pro, _ = pro_curve_from(ps, num_thresholds=2000)   # drawn at 2000 points (millions of steps do not draw, and cost GBs)
     fig, ax = _fig_ax(ax)
     k = int(np.searchsorted(fpr, fpr_limit, side="right"))
@@ -450,7 +455,7 @@ def plot_pro_curve(masks=None, maps=None, fpr_limit:float=0.3, ax=None, path=Non
     return _save(fig, path)
 
 # %% ../nbs/07_metrics.ipynb #748ba61a
-def pick_examples(labels, scores, n:int=4) -> dict[str, list[int]]:
+def pick_examples(labels:ArrayLike, scores:ArrayLike, n:int=4) -> dict[str, list[int]]:
     "Indices of the `n` highest-scoring defects, the `n` lowest-scoring defects and the `n` highest-scoring good parts."
     y, s = check_labels_scores(labels, scores, need_both=False)
     defects = np.flatnonzero(y == 1)[np.argsort(-s[y == 1], kind="stable")]
@@ -475,15 +480,15 @@ def _load_image(im) -> np.ndarray:
         with Image.open(im) as f: return np.asarray(f.convert("RGB"))
     return np.asarray(im)
 
-def plot_heatmap_grid(images, # sequence of images (arrays or paths)
-                      maps,   # sequence of anomaly maps (h×w each)
-                      masks=None,  # optional ground-truth masks, outlined
-                      scores=None, labels=None, # image scores and 0/1 labels: used to pick examples and in titles
-                      titles=None, # optional text per image (e.g. its file name or defect type)
+def plot_heatmap_grid(images:Sequence, # sequence of images (arrays or paths)
+                      maps:Sequence|np.ndarray|dict,   # sequence of anomaly maps (h×w each)
+                      masks:Sequence|np.ndarray|dict|None=None,  # optional ground-truth masks, outlined
+                      scores:Sequence[float]|np.ndarray|None=None, labels:ArrayLike|None=None, # image scores and 0/1 labels: used to pick examples and in titles
+                      titles:Sequence|None=None, # optional text per image (e.g. its file name or defect type)
                       n:int=4, # images per group
                       threshold:float|None=None, # marks each title flagged / passed
                       indices:dict|None=None, # groups to show {row name: [indices]}; default `pick_examples`
-                      alpha:float=0.45, cmap:str="turbo", path=None,
+                      alpha:float=0.45, cmap:str="turbo", path:str|Path|None=None,
                       thumb:int=384, # images, maps and masks are shrunk to at most this side for drawing (memory)
                      ):
     "Grid of heatmap overlays: best-caught defects, worst-missed defects and most suspicious good parts."
@@ -521,5 +526,5 @@ def plot_heatmap_grid(images, # sequence of images (arrays or paths)
             ax.set_title("\n".join(t), fontsize=8)
             if c == 0: ax.text(-0.04, 0.5, name.replace("_", " "), transform=ax.transAxes, rotation=90,
                                va="center", ha="right", fontsize=10, weight="bold")
-    fig.colorbar(im, ax=axs, shrink=0.6, label="anomaly score")
+    if im is not None: fig.colorbar(im, ax=axs, shrink=0.6, label="anomaly score")
     return _save(fig, path)

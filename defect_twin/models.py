@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
 import numpy as np
 from .core import ModelFolder, ModelFolderError, KINDS, get_logger
 from .transforms import PreprocessSpec, score_images
@@ -39,7 +40,7 @@ def model_class(kind:str) -> type:
     return getattr(importlib.import_module(mod), name)
 
 # %% ../nbs/04a_models.ipynb #28a53785
-def image_list(images_or_paths) -> list:
+def image_list(images_or_paths:Any) -> list:
     "A list of paths/arrays from a list, one path, one uint8 array, or a DataFrame with a `path` column."
     x = images_or_paths
     if hasattr(x, "columns"):
@@ -71,6 +72,11 @@ def image_chunks(items:list, # paths or uint8 arrays
 class Model:
     "The model interface: `fit`, `save`, `load`, `scorer` (the module PyTorch runs and ONNX export traces), `run`, `predict`."
     kind: str = ""                     # the `kind` in model.json
+    weight_files: tuple = ()           # folder files the scorer is built from besides preprocess.json (export hashes them, the engine checks them)
+    int8: ClassVar[dict] = {"int8-dynamic": dict(ops=("MatMul", "Gemm"), weight="QInt8", per_channel=True),   # what int8 variants quantise
+                  "int8-static": dict(ops=("Conv", "MatMul", "Gemm"))}
+    fp32_tail: bool = True             # the last Gemm/MatMul (a classifier's logits) stays fp32 in int8 variants
+    no_fp16: str = ""                  # why this kind has no fp16 variant ("": it has one)
     outputs: tuple = (SCORE, AMAP)     # names of the scorer's outputs; the first is the thresholded score
     spec: PreprocessSpec
     threshold: dict|None = None        # threshold.json
@@ -81,10 +87,10 @@ class Model:
         raise NotImplementedError(f"{type(self).__name__} does not implement scorer()")
 
     def fit(self, *a, **kw): raise NotImplementedError(f"{type(self).__name__} does not implement fit()")
-    def save(self, path): raise NotImplementedError(f"{type(self).__name__} does not implement save()")
+    def save(self, path:str|Path): raise NotImplementedError(f"{type(self).__name__} does not implement save()")
 
     @classmethod
-    def load(cls, path, device:str="cpu"): raise NotImplementedError(f"{cls.__name__} does not implement load()")
+    def load(cls, path:str|Path, device:str="cpu"): raise NotImplementedError(f"{cls.__name__} does not implement load()")
 
     @property
     def has_maps(self) -> bool:
@@ -110,7 +116,7 @@ Model.run = run
 
 # %% ../nbs/04a_models.ipynb #b648ba72
 def iter_predict(m:Model, # a fitted model
-                 images_or_paths, # paths, uint8 arrays (any size, grey or colour) or a DataFrame with `path`
+                 images_or_paths:Any, # paths, uint8 arrays (any size, grey or colour) or a DataFrame with `path`
                  batch_size:int=8, # images per chunk (and most views per forward pass)
                  maps:bool=True, # also return maps at each image's size
                 ):
@@ -121,20 +127,20 @@ def iter_predict(m:Model, # a fitted model
         sc, mp = score_images(m.spec, imgs, m.run, max_batch=batch_size, maps=maps and m.has_maps)
         yield s, imgs, sc, mp
 
-def predict(m:Model, images_or_paths, batch_size:int=8, maps:bool=True) -> tuple[np.ndarray, object]:
+def predict(m:Model, images_or_paths:Any, batch_size:int=8, maps:bool=True) -> tuple[np.ndarray, object]:
     "Image scores `(N,)` and maps (an `N×H×W` array when all images share a size, else a list; None without maps)."
     scores, out = [], []
     for _, _, sc, mp in iter_predict(m, images_or_paths, batch_size, maps):
         scores.append(sc)
         if mp is not None: out += mp
-    scores = np.concatenate(scores).astype(np.float32)
-    if not out: return scores, None
-    return scores, (np.stack(out) if len({a.shape for a in out}) == 1 else out)
+    s = np.concatenate(scores).astype(np.float32)
+    if not out: return s, None
+    return s, (np.stack(out) if len({a.shape for a in out}) == 1 else out)
 
 Model.iter_predict, Model.predict = iter_predict, predict
 
 # %% ../nbs/04a_models.ipynb #df48d1f7
-def load_model(model_dir, # a model folder
+def load_model(model_dir:str|Path, # a model folder
                device:str="cpu", # where to run it
               ) -> Model:
     "The fitted model in `model_dir`, whatever its kind, through the registry."

@@ -6,7 +6,8 @@ Docs: https://defect-twin.github.io/defect_twin/predict.html.md"""
 
 # %% ../nbs/09a_predict.ipynb #420a8feb
 from __future__ import annotations
-import csv, glob, json, time, os
+import csv, glob, time, os
+from typing import Any, Sequence
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np
@@ -21,7 +22,7 @@ __all__ = ['COLUMNS', 'collect_inputs', 'Scorer', 'predict_folder', 'summarize']
 _log = get_logger(__name__)
 COLUMNS = ["path", "score", "verdict", "threshold", "ms", "error"]
 
-def collect_inputs(inputs, # files, folders (searched recursively), glob patterns, or CSV files with a `path` column
+def collect_inputs(inputs:str|Path|Sequence, # files, folders (searched recursively), glob patterns, or CSV files with a `path` column
                   ) -> list[str]:
     "The image paths named by `inputs`, in order, without duplicates; a clear error for a name that matches nothing."
     import pandas as pd
@@ -48,7 +49,7 @@ def collect_inputs(inputs, # files, folders (searched recursively), glob pattern
 # %% ../nbs/09a_predict.ipynb #3dca155a
 class Scorer:
     "Scores, maps and verdicts for decoded images: the ONNX `Engine` when the folder has `model.onnx`, else PyTorch."
-    def __init__(self, model_dir, # a model folder
+    def __init__(self, model_dir:str|Path, # a model folder
                  runtime:str="auto", # "auto", "onnx" or "torch"
                  threads:int|None=None, # ONNX Runtime intra-op threads
                 ):
@@ -86,7 +87,7 @@ def _save_outputs(out:Path, path:str, img, heat, thr:float, overlays:bool, masks
     "Overlay PNG (the service's renderer) and/or binary mask PNG (map >= threshold) for one image."
     name = Path(path).stem + f"_{abs(hash(path)) % 10**8:08d}.png"
     if overlays:
-        from defect_twin.api import heatmap_overlay
+        from defect_twin.render import heatmap_overlay
         ov = heatmap_overlay(img, heat, thr)
         cv2.imwrite(str(out/"overlays"/name), np.ascontiguousarray(ov[..., ::-1]))
     if masks: cv2.imwrite(str(out/"masks"/name), ((heat >= thr) * 255).astype(np.uint8))
@@ -119,9 +120,9 @@ def _score_chunk(scorer, chunk:list, dec:list, thr:dict, save) -> list[dict]:
     for k, i in enumerate(ok): put(i, sc[k], None if maps is None else maps[k], ms=f"{per + dec[i][2]:.2f}")
     return rows
 
-def predict_folder(model_dir, # a model folder
-                   inputs, # files, folders, globs or CSVs (see `collect_inputs`)
-                   out_dir, # where predictions.csv, summary.json and the figures go
+def predict_folder(model_dir:str|Path, # a model folder
+                   inputs:str|Path|Sequence, # files, folders, globs or CSVs (see `collect_inputs`)
+                   out_dir:str|Path, # where predictions.csv, summary.json and the figures go
                    batch_size:int=16, # images decoded and scored together
                    save_overlays:bool=False, # write overlays/<name>.png (anomaly models)
                    save_masks:bool=False, # write masks/<name>.png: map >= threshold
@@ -166,13 +167,13 @@ def predict_folder(model_dir, # a model folder
     return summarize(out, model_dir, scorer.runtime, time.perf_counter() - t_start, written)
 
 # %% ../nbs/09a_predict.ipynb #aa1233e4
-def summarize(out:Path, model_dir, runtime:str, seconds:float, written:int) -> dict:
+def summarize(out:Path, model_dir:str|Path, runtime:str, seconds:float, written:int) -> dict:
     "summary.json and score_hist.png from a predictions CSV."
     import pandas as pd
     from matplotlib.figure import Figure
     df = pd.read_csv(out/"predictions.csv")
     ok = df[df.verdict != "error"]
-    summ = dict(model_dir=str(model_dir), runtime=runtime, n_rows=int(len(df)), new_rows=int(written),
+    summ: dict[str, Any] = dict(model_dir=str(model_dir), runtime=runtime, n_rows=int(len(df)), new_rows=int(written),
                 verdicts={k: int(v) for k, v in df.verdict.value_counts().items()}, errors=int((df.verdict == "error").sum()),
                 threshold=float(df.threshold.iloc[0]) if len(df) else None, seconds=round(seconds, 2),
                 images_per_s=round(written / seconds, 2) if seconds > 0 else None)

@@ -25,7 +25,7 @@ def as_rng(rng:int|np.random.Generator|None=None) -> np.random.Generator:
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be an int seed, a np.random.Generator or None, not {type(rng).__name__}.")
 
-def check_image(img) -> np.ndarray:
+def check_image(img:np.ndarray) -> np.ndarray:
     "Validate an image: uint8, HxW (grayscale) or HxWxC with C in 1, 3, 4, at least 8x8 pixels."
     if not isinstance(img, np.ndarray): raise TypeError(f"image must be a numpy array, not {type(img).__name__}.")
     if img.dtype != np.uint8: raise TypeError(f"image must be uint8, got {img.dtype}.")
@@ -67,7 +67,7 @@ def foreground_mask(img:np.ndarray, # uint8 image, grayscale or colour
     return filled
 
 # %% ../nbs/02_synth.ipynb #b65cd094
-def color_jitter(img:np.ndarray, rng=None,
+def color_jitter(img:np.ndarray, rng:int|np.random.Generator|None=None,
                  brightness:float=0.1, contrast:float=0.1, saturation:float=0.1, hue:float=0.1,
                 ) -> np.ndarray:
     "Random brightness/contrast (any image) and saturation/hue (RGB) change, factors drawn from `rng`."
@@ -111,7 +111,7 @@ def _fg(img, foreground):
     return (fg > 0).astype(np.uint8)
 
 def cutpaste(img:np.ndarray, # uint8 image, grayscale or colour, any size
-             rng=None, # seed or np.random.Generator
+             rng:int|np.random.Generator|None=None, # seed or np.random.Generator
              area:tuple=(0.02, 0.15), # patch area as a fraction of the image
              aspect:tuple=(0.3, 3.3), # patch height/width ratio range (sampled log-uniformly)
              jitter:float=0.1, # colour-jitter strength for the patch
@@ -129,7 +129,7 @@ def cutpaste(img:np.ndarray, # uint8 image, grayscale or colour, any size
 
 # %% ../nbs/02_synth.ipynb #ae5fffce
 def cutpaste_scar(img:np.ndarray, # uint8 image, grayscale or colour, any size
-                  rng=None, # seed or np.random.Generator
+                  rng:int|np.random.Generator|None=None, # seed or np.random.Generator
                   width:tuple=(0.008, 0.06), # scar width as a fraction of the shorter side
                   length:tuple=(0.06, 0.2), # scar length as a fraction of the shorter side
                   rotation:tuple=(-45, 45), # degrees
@@ -158,7 +158,7 @@ def cutpaste_scar(img:np.ndarray, # uint8 image, grayscale or colour, any size
 # %% ../nbs/02_synth.ipynb #5a459d14
 def perlin_noise(shape:tuple, # (height, width)
                  res:tuple, # lattice cells along (height, width)
-                 rng=None, # seed or np.random.Generator
+                 rng:int|np.random.Generator|None=None, # seed or np.random.Generator
                 ) -> np.ndarray:
     "2-D Perlin noise (float32, roughly in [-1, 1]) on an arbitrary `shape` with `res` lattice cells."
     rng = as_rng(rng); H, W = shape; ry, rx = int(res[0]), int(res[1])
@@ -177,7 +177,7 @@ def perlin_noise(shape:tuple, # (height, width)
     return (np.sqrt(2) * (n0 * (1 - u) + n1 * u)).astype(np.float32)
 
 # %% ../nbs/02_synth.ipynb #13f58ac5
-def self_texture(img:np.ndarray, rng=None) -> np.ndarray:
+def self_texture(img:np.ndarray, rng:int|np.random.Generator|None=None) -> np.ndarray:
     "A texture made from the image itself: rotated by a multiple of 90°, flipped, rolled and colour-jittered."
     rng = as_rng(rng); H, W = img.shape[:2]
     t = np.rot90(img, int(rng.integers(4)))
@@ -188,7 +188,7 @@ def self_texture(img:np.ndarray, rng=None) -> np.ndarray:
     return color_jitter(t, rng, 0.3, 0.3, 0.3, 0.2)
 
 def perlin_blend(img:np.ndarray, # uint8 image, grayscale or colour, any size
-                 rng=None, # seed or np.random.Generator
+                 rng:int|np.random.Generator|None=None, # seed or np.random.Generator
                  texture:np.ndarray|None=None, # source texture (e.g. another good image); None: `self_texture`
                  threshold:float=0.5, # Perlin value above which a pixel is in the mask
                  scale:tuple=(0, 6), # lattice resolution is 2**k, k drawn from this range (upper excluded)
@@ -223,7 +223,7 @@ def perlin_blend(img:np.ndarray, # uint8 image, grayscale or colour, any size
     return cutpaste(img, rng, foreground=fg if fg is not None else False)
 
 # %% ../nbs/02_synth.ipynb #b01e34e8
-METHODS = {"cutpaste": cutpaste, "scar": cutpaste_scar, "perlin": perlin_blend}
+METHODS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"cutpaste": cutpaste, "scar": cutpaste_scar, "perlin": perlin_blend}
 
 class SyntheticDefects:
     "Transform: with probability `p` turn a good image into a synthetic defect; returns (image, mask, label)."
@@ -245,18 +245,18 @@ class SyntheticDefects:
 
     def __repr__(self): return f"SyntheticDefects(p={self.p}, methods={self.methods}, foreground={self.foreground})"
 
-    def __call__(self, img:np.ndarray, rng=None) -> tuple[np.ndarray, np.ndarray, int]:
+    def __call__(self, img:np.ndarray, rng:int|np.random.Generator|None=None) -> tuple[np.ndarray, np.ndarray, int]:
         "Return `(image, mask, label)`; label 1 and a non-empty mask when a defect was made, else the image, zeros, 0."
         img = check_image(img); rng = self.rng if rng is None else as_rng(rng)
         if rng.random() >= self.p: return img, np.zeros(img.shape[:2], np.uint8), 0
         name = self.methods[int(rng.choice(len(self.methods), p=self.weights))]
-        kw = dict(foreground=self.foreground)
+        kw: dict[str, object] = dict(foreground=self.foreground)
         if name == "perlin" and self.textures and rng.random() < 0.5:
             kw["texture"] = self.textures[int(rng.integers(len(self.textures)))]
         out, mask = METHODS[name](img, rng, **kw)
         return out, mask, 1
 
-    def make(self, img:np.ndarray, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    def make(self, img:np.ndarray, rng:int|np.random.Generator|None=None) -> tuple[np.ndarray, np.ndarray]:
         "Always make a defect, whatever `p` is (the caller decided): `(image, mask)`."
         img = check_image(img); rng = self.rng if rng is None else as_rng(rng)
         p, self.p = self.p, 1.0
@@ -282,7 +282,6 @@ class SyntheticDataset:
         if len(items) == 0: raise ValueError("SyntheticDataset needs at least one item.")
         self.items, self.synth, self.seed = list(items), synth or SyntheticDefects(), seed
         self.read, self.tfm, self.epoch = read or _read_rgb, tfm, 0
-        self._cache = {}
 
     def set_epoch(self, epoch:int):
         "Use the defects of epoch `epoch` (call at the start of each epoch)."

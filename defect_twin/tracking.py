@@ -6,8 +6,9 @@ Docs: https://defect-twin.github.io/defect_twin/tracking.html.md"""
 
 # %% ../nbs/11_tracking.ipynb #be909575
 from __future__ import annotations
-import os, re, time, json, shutil, socket, tempfile, subprocess, sys, urllib.request, urllib.error
+import os, re, time, shutil, socket, tempfile, subprocess, sys, urllib.request, urllib.error
 from pathlib import Path
+from typing import Any
 from fastcore.basics import patch
 from .core import get_logger, ModelFolder
 
@@ -69,7 +70,8 @@ class MlflowServer:
                  port:int|None=None, # default: a free port
                  startup_timeout:float=180.0): # seconds to wait for `/health`
         self.root, self.port, self.startup_timeout = Path(root), port or free_port(), startup_timeout
-        self.uri, self.proc = f"http://127.0.0.1:{self.port}", None
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen|None = None
 
     def start(self) -> "MlflowServer":
         "Start the server and wait for `/health`; raise `RuntimeError` with the server log if it does not come up."
@@ -120,9 +122,11 @@ class Tracker:
         self.uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or self.local_uri
         self.requested_uri, self.name, self.experiment = self.uri, name, experiment
         self.params, self.tags, self.probe_timeout = dict(params or {}), dict(tags or {}), probe_timeout
-        self.run_id = self.experiment_id = None
-        self.fell_back, self._journal, self._client, self._tmp = False, [], None, None
-        self.fallback_reason = None
+        self.run_id: str|None = None; self.experiment_id: str|None = None
+        self.fell_back, self._journal = False, list[tuple]()
+        self._client: Any = None   # an MlflowClient once started
+        self._tmp: Path|None = None
+        self.fallback_reason: str|None = None
 
     def __repr__(self): return f"Tracker(uri={self.uri!r}, run_id={self.run_id!r}, fell_back={self.fell_back})"
 
@@ -270,6 +274,7 @@ def log_artifact(self:Tracker, path:str|Path, artifact_path:str|None=None):
 @patch
 def log_figure(self:Tracker, fig, name:str, artifact_path:str="figures"):
     "Save a matplotlib figure as PNG `name` and log it under `artifact_path`."
+    if self._tmp is None: raise RuntimeError("log_figure needs a started run: use `with Tracker(...)` or call `.start()` first.")
     p = self._tmp/(name if name.endswith(".png") else name + ".png")
     fig.savefig(p, dpi=100, bbox_inches="tight")
     self.log_artifact(p, artifact_path)
@@ -305,7 +310,7 @@ def using_tracking_uri(uri:str):
     mlflow.set_tracking_uri(uri)
     try: yield uri
     finally:
-        mlflow.set_tracking_uri(prev_global)
+        mlflow.set_tracking_uri(prev_global)  # type: ignore[arg-type]  # None: back to unset (mlflow accepts it)
         if prev_env is None: os.environ.pop("MLFLOW_TRACKING_URI", None)
         else: os.environ["MLFLOW_TRACKING_URI"] = prev_env
 

@@ -7,11 +7,12 @@ Docs: https://defect-twin.github.io/defect_twin/transforms.html.md"""
 # %% ../nbs/03_transforms.ipynb #1f009212
 from __future__ import annotations
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import cv2
 from fastcore.basics import patch
-from .core import ConfigMixin, ModelFolder, get_logger
+from .core import ConfigMixin, ModelFolder
+if TYPE_CHECKING: import albumentations as A   # imported where used: serving never loads it
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'RESIZE_MODES', 'FIXED_MODES', 'CHANNELS', 'INTERPOLATIONS', 'AUG_STRENGTHS',
@@ -26,7 +27,7 @@ FIXED_MODES = ("resize", "letterbox", "center_crop")   # one input shape for eve
 CHANNELS = ("rgb", "gray")
 INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
-def to_rgb(img) -> np.ndarray:
+def to_rgb(img:np.ndarray) -> np.ndarray:
     "An `HxWx3` uint8 RGB array from a uint8 image `HxW`, `HxWx1`, `HxWx3` or `HxWx4` (alpha dropped)."
     img = np.asarray(img)
     if img.dtype != np.uint8:
@@ -116,7 +117,7 @@ def tile_starts(length:int, # image side (pixels, after `scale`)
     return [int(round(v)) for v in np.linspace(0, length - tile, n)]
 
 @patch
-def layout(self:PreprocessSpec, orig_hw) -> dict:
+def layout(self:PreprocessSpec, orig_hw:Sequence[int]) -> dict:
     "Resized size `(h, w)` and `offset` `(top, left)` for an image of size `orig_hw` (tile mode: also `tiles`)."
     h0, w0 = int(orig_hw[0]), int(orig_hw[1])
     if h0 <= 0 or w0 <= 0: raise ValueError(f"Image size must be positive, got {tuple(orig_hw)}.")
@@ -148,7 +149,7 @@ def _channels(self:PreprocessSpec, img) -> np.ndarray:
     return img
 
 @patch
-def geometry(self:PreprocessSpec, img) -> np.ndarray:
+def geometry(self:PreprocessSpec, img:np.ndarray) -> np.ndarray:
     "The resized, padded or cropped `HxWx3` uint8 RGB image the model sees (tile mode: the scaled, padded canvas)."
     img = self._channels(img)
     L, (H, W) = self.layout(img.shape[:2]), self.size
@@ -177,12 +178,12 @@ def normalize(self:PreprocessSpec, img:np.ndarray) -> np.ndarray:
     return np.stack([lut[c][img[..., c]] for c in range(3)])
 
 @patch
-def apply(self:PreprocessSpec, img) -> np.ndarray:
+def apply(self:PreprocessSpec, img:np.ndarray) -> np.ndarray:
     "Model input `3xHxW` float32 from a uint8 image (`HxW` or `HxWx1/3/4`, RGB): geometry, then `normalize`."
     return self.normalize(self.geometry(img))
 
 @patch
-def apply_batch(self:PreprocessSpec, imgs) -> np.ndarray:
+def apply_batch(self:PreprocessSpec, imgs:Sequence[np.ndarray]|np.ndarray) -> np.ndarray:
     "`Nx3xHxW` float32 from a list (or `NxHxWxC` array) of uint8 images of any sizes (modes with one input shape)."
     if len(imgs) == 0: raise ValueError("apply_batch got no images.")
     xs = [self.apply(i) for i in imgs]
@@ -204,7 +205,7 @@ def denormalize(self:PreprocessSpec, x:np.ndarray) -> np.ndarray:
 @patch
 def to_image_space(self:PreprocessSpec,
                    amap:np.ndarray, # `HxW` map in model space (any resolution with the model's layout)
-                   orig_hw, # (height, width) of the original image
+                   orig_hw:Sequence[int], # (height, width) of the original image
                    fill:float|None=None, # value outside a `center_crop`; None repeats the nearest edge
                   ) -> np.ndarray:
     "The map `amap` (model space; tile mode: the whole canvas) at the original image's size and position, float32 `orig_hw`."
@@ -225,7 +226,7 @@ def to_image_space(self:PreprocessSpec,
 
 # %% ../nbs/03_transforms.ipynb #dc585245
 @patch
-def views(self:PreprocessSpec, img) -> tuple[np.ndarray, dict]:
+def views(self:PreprocessSpec, img:np.ndarray) -> tuple[np.ndarray, dict]:
     "Model inputs `Kx3xhxw` float32 of one uint8 image (K tiles in tile mode, else 1) and the layout that `merge` needs."
     img = np.asarray(img)
     orig = tuple(int(v) for v in img.shape[:2])
@@ -257,7 +258,7 @@ def merge(self:PreprocessSpec, maps:np.ndarray, # `Kxhxw` maps of one image's vi
 def view_batches(spec:PreprocessSpec, # the model's preprocessing spec
                  images:list, # uint8 images of any sizes
                  max_batch:int=16, # most views per batch
-                 map_fn=map, # how to map `spec.views` over the images (e.g. a thread pool's `map`: OpenCV releases the GIL)
+                 map_fn:Callable=map, # how to map `spec.views` over the images (e.g. a thread pool's `map`: OpenCV releases the GIL)
                 ) -> tuple[list, np.ndarray, list]:
     "The images' layouts, the image index of every view, and batches `(view indices, Nx3xhxw)` of views of one shape."
     if len(images) == 0: raise ValueError("no images to score.")
@@ -272,14 +273,14 @@ def view_batches(spec:PreprocessSpec, # the model's preprocessing spec
 
 def score_images(spec:PreprocessSpec, # the model's preprocessing spec
                  images:list, # uint8 images of any sizes
-                 run, # `run(x: Nx3xhxw float32) -> (scores (N,), maps (N, h', w') or None)`
+                 run:Callable, # `run(x: Nx3xhxw float32) -> (scores (N,), maps (N, h', w') or None)`
                  max_batch:int=16, # most views in one `run` call
                  maps:bool=True, # merge maps back to each image's size (False: scores only)
-                 map_fn=map, # how to map preprocessing and merging over images (a thread pool's `map` runs them in parallel)
+                 map_fn:Callable=map, # how to map preprocessing and merging over images (a thread pool's `map` runs them in parallel)
                 ) -> tuple[np.ndarray, list|None]:
     "Image scores `(N,)` (largest view score) and maps at each image's size, running `run` on views grouped by shape."
     layouts, owner, batches = view_batches(spec, images, max_batch, map_fn)
-    scores, vmaps = np.full(len(owner), np.nan, np.float64), [None] * len(owner)
+    scores, vmaps = np.full(len(owner), np.nan, np.float64), list[np.ndarray|None]([None] * len(owner))
     for idx, x in batches:
         sc, mp = run(x)
         sc = np.asarray(sc, dtype=np.float64).reshape(-1)
@@ -288,8 +289,9 @@ def score_images(spec:PreprocessSpec, # the model's preprocessing spec
         if maps and mp is not None:
             for j, m in zip(idx, np.asarray(mp)): vmaps[j] = m
     img_scores = np.array([scores[owner == i].max() for i in range(len(images))])
-    if not maps or any(m is None for m in vmaps): return img_scores, None
-    return img_scores, list(map_fn(lambda i: spec.merge(np.stack([vmaps[j] for j in np.flatnonzero(owner == i)]), layouts[i]),
+    full = [m for m in vmaps if m is not None]
+    if not maps or len(full) < len(vmaps): return img_scores, None
+    return img_scores, list(map_fn(lambda i: spec.merge(np.stack([full[j] for j in np.flatnonzero(owner == i)]), layouts[i]),
                                    range(len(images))))
 
 # %% ../nbs/03_transforms.ipynb #19c70a47
@@ -374,6 +376,6 @@ def choose_spec(sizes:list, # `(height, width)` of the training images
         spec = dict(size=[cap, cap], resize="scale", scale=scale)
         why = (f"{desc}: sizes or aspect ratios differ, so every image is scaled by the same factor {scale:.4g} "
                f"(median short side to {s} px, aspect and relative size kept, long side at most {cap} px)")
-    gray = bool(modes) and all(str(m).split(";")[0] in ("L", "LA", "I", "I;16", "1") for m in modes)
+    gray = modes is not None and len(modes) > 0 and all(str(m).split(";")[0] in ("L", "LA", "I", "I;16", "1") for m in modes)
     if gray: why += "; all images are grey, so channels='gray'"
     return PreprocessSpec(**{**spec, **kw, **({"channels": "gray"} if gray else {})}), why

@@ -10,7 +10,7 @@ import asyncio, importlib.resources, json, math, secrets, threading, time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 import numpy as np
 import yaml
 import sqlalchemy as sa
@@ -95,7 +95,7 @@ class Line:
 
     def _topological(self, ids) -> list[str]:
         indeg = {i: 0 for i in ids}
-        for a, b in self.flow: indeg[b] += 1
+        for _, b in self.flow: indeg[b] += 1
         todo, out = [i for i in ids if indeg[i] == 0], []
         while todo:
             n = todo.pop(0); out.append(n)
@@ -123,7 +123,7 @@ class Line:
         return p if p.is_absolute() or self.path is None else (self.path.parent/p)
 
     @classmethod
-    def from_dict(cls, d:dict, path=None) -> "Line":
+    def from_dict(cls, d:dict, path:str|Path|None=None) -> "Line":
         "A line from a parsed YAML mapping (`name`, `stations`, optional `flow` and `spc`)."
         if not isinstance(d, dict): raise LineError(f"a line file is a mapping with `name` and `stations`, got {type(d).__name__}.")
         extra = set(d) - {"name", "stations", "flow", "spc", "description"}
@@ -138,7 +138,7 @@ class Line:
                    spc=dict(d.get("spc") or {}), path=Path(path) if path else None)
 
     @classmethod
-    def load(cls, path) -> "Line":
+    def load(cls, path:str|Path) -> "Line":
         "Read and check a line YAML file."
         p = Path(path)
         if not p.is_file(): raise FileNotFoundError(f"line file not found: {p}")
@@ -221,7 +221,7 @@ class Event(BaseModel):
         if isinstance(v, str):
             from datetime import datetime
             try: return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
-            except ValueError: raise ValueError(f"not a number or an ISO 8601 time: {v!r}")
+            except ValueError: raise ValueError(f"not a number or an ISO 8601 time: {v!r}") from None
         return v
 
     @field_validator("score", "threshold", "ts")
@@ -381,7 +381,8 @@ class PChart:
         "Fix the centre line and the 1/2/3-sigma zone counts from the baseline's 0/1 defect flags."
         self.p0 = p0_estimate(defects, self.q)          # never 0: a clean baseline still has finite limits
         self.c = {z: binom_limit(self.n, self.p0, self.tail if z == 3 else t) for z, t in ZONES.items()}
-        self.centre, self.k, self.hist, self.points, self.cur = self.n * self.p0, 0, deque(maxlen=8), [], 0
+        self.centre, self.k, self.cur = self.n * self.p0, 0, 0
+        self.hist: deque[int] = deque(maxlen=8); self.points: list[float] = []
         return self
 
     def update(self, defect:bool) -> Signal|None:
@@ -390,7 +391,7 @@ class PChart:
         if self.k % self.n: return None
         x, self.cur = self.cur, 0
         self.points.append(x / self.n); self.hist.append(x)
-        h, first = list(self.hist), self.k - self.n
+        h = list(self.hist)
         hit = None
         if "we1" in self.rules and x >= self.c[3]: hit = ("we1", 1)
         elif "we2" in self.rules and sum(v >= self.c[2] for v in h[-3:]) >= 2 and x >= self.c[2]: hit = ("we2", 3)
@@ -416,7 +417,8 @@ class RateCUSUM:
         self.p0 = p0_estimate(defects, self.q)
         p1 = min(self.ratio * self.p0, 0.99)
         self.up, self.down = math.log(p1 / self.p0), math.log((1 - p1) / (1 - self.p0))
-        self.s, self.k, self.start, self.series = 0.0, 0, 0, deque(maxlen=2000)
+        self.s, self.k, self.start = 0.0, 0, 0
+        self.series: deque[float] = deque(maxlen=2000)
         return self
 
     def update(self, defect:bool) -> Signal|None:
@@ -442,7 +444,8 @@ class ScoreEWMA:
     def fit(self, scores:np.ndarray):
         "Target and sigma from the baseline scores."
         self.mu, self.sigma = target_sigma(scores)
-        self.z, self.i, self.k, self.series = self.mu, 0, 0, deque(maxlen=2000)
+        self.z, self.i, self.k = self.mu, 0, 0
+        self.series: deque[tuple[float, float]] = deque(maxlen=2000)
         return self
 
     def width(self, i:int) -> float:
@@ -471,7 +474,8 @@ class ScoreCUSUM:
     def fit(self, scores:np.ndarray):
         "Target and sigma from the baseline scores."
         self.mu, self.sigma = target_sigma(scores)
-        self.hi = self.lo = 0.0; self.k = self.start_hi = self.start_lo = 0; self.series = deque(maxlen=2000)
+        self.hi = self.lo = 0.0; self.k = self.start_hi = self.start_lo = 0
+        self.series: deque[tuple[float, float]] = deque(maxlen=2000)
         return self
 
     def update(self, x:float) -> Signal|None:
@@ -499,7 +503,8 @@ class ScoreKS:
         "The baseline scores, and optionally the training's good-score reference."
         self.ref = np.sort(np.asarray(baseline, float))
         self.train = None if reference is None or len(reference) < 2 else np.sort(np.asarray(reference, float))
-        self.recent, self.k, self.last = deque(maxlen=self.window), 0, None
+        self.recent: deque[float] = deque(maxlen=self.window); self.k = 0
+        self.last: dict[str, float]|None = None
         return self
 
     def _test(self, x, ref, alternative):
@@ -518,7 +523,7 @@ class ScoreKS:
             t = self._test(rec, self.train, "less")      # `less`: the recent scores' CDF lies below the reference's (higher scores)
             self.last.update(reference_statistic=float(t.statistic), reference_p=float(t.pvalue))
             if t.pvalue < self.alpha: rule, ref, r = "ks_reference", self.train, t
-        if rule is None: return None
+        if rule is None or ref is None: return None
         med = float(np.median(rec)); self.recent.clear()
         return Signal("ks", rule, "score_shape" if rule == "ks" else "score_reference", self.k - self.window,
                       dict(statistic=round(float(r.statistic), 4), p_value=float(f"{r.pvalue:.3g}"), alpha=self.alpha,
@@ -607,7 +612,8 @@ def arl0(make_spc, # () -> StationSPC with the settings to measure
          runs:int=20, # streams
          seed:int=0) -> dict:
     "Monte Carlo false-alarm rates of a station's detectors on in-control streams: alarms per 10^5 parts and implied ARL0, per detector."
-    rng, counts, watched = np.random.default_rng(seed), {}, 0
+    rng, watched = np.random.default_rng(seed), 0
+    counts: dict[str, int] = {}
     for _ in range(runs):
         spc, (bad, sc) = make_spc(), sample(rng, parts)
         for b, x in zip(bad, sc):
@@ -615,7 +621,7 @@ def arl0(make_spc, # () -> StationSPC with the settings to measure
                 counts[s.detector] = counts.get(s.detector, 0) + 1
         watched += parts - spc.cfg.baseline_parts
     dets = spc.cfg.detectors
-    out = {d: dict(alarms=counts.get(d, 0), per_1e5_parts=1e5 * counts.get(d, 0) / watched,
+    out: dict[str, Any] = {d: dict(alarms=counts.get(d, 0), per_1e5_parts=1e5 * counts.get(d, 0) / watched,
                    arl0_parts=watched / counts[d] if counts.get(d) else float("inf")) for d in dets}
     tot = sum(counts.values())
     out["station"] = dict(alarms=tot, per_1e5_parts=1e5 * tot / watched, arl0_parts=watched / tot if tot else float("inf"))
@@ -681,7 +687,9 @@ def migrate(engine:sa.Engine|str, revision:str="head") -> str:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     with eng.connect() as conn:
-        return MigrationContext.configure(conn, opts=dict(version_table="twin_alembic_version")).get_current_revision()
+        rev = MigrationContext.configure(conn, opts=dict(version_table="twin_alembic_version")).get_current_revision()
+    if rev is None: raise RuntimeError(f"upgrading the twin database to {revision!r} left it without a schema revision.")
+    return rev
 
 # %% ../nbs/15_twin.ipynb #3b9847f6
 class Store:
@@ -702,14 +710,14 @@ class Store:
         else: return None
         return insert(table)
 
-    def existing_ids(self, conn, ids:list[str]) -> set[str]:
+    def existing_ids(self, conn:sa.Connection, ids:list[str]) -> set[str]:
         "Which of `ids` are stored already."
         out = set()
         for i in range(0, len(ids), 500):
             out |= set(conn.execute(sa.select(events_t.c.id).where(events_t.c.id.in_(ids[i:i + 500]))).scalars())
         return out
 
-    def insert_events(self, conn, rows:list[dict]) -> dict[str, int]:
+    def insert_events(self, conn:sa.Connection, rows:list[dict]) -> dict[str, int]:
         "Insert `rows` (skipping ids already there) in one statement per chunk; `{id: seq}` of the rows inserted."
         if not rows: return {}
         ins = self._insert(events_t)
@@ -732,7 +740,7 @@ class Store:
         "Number of stored events (of one station)."
         q = sa.select(sa.func.count()).select_from(events_t)
         if station: q = q.where(events_t.c.station == station)
-        with self.engine.connect() as conn: return conn.execute(q).scalar()
+        with self.engine.connect() as conn: return conn.execute(q).scalar_one()
 
     def alarms(self, open_only:bool=False, station:str|None=None, limit:int=100) -> list[dict]:
         "Alarms, newest first."
@@ -755,7 +763,7 @@ class Store:
         with self.engine.connect() as conn: return [dict(r) for r in conn.execute(q).mappings()]
 
 # %% ../nbs/15_twin.ipynb #52bd0a6e
-def reference_scores(model_dir) -> np.ndarray|None:
+def reference_scores(model_dir:str|Path|None) -> np.ndarray|None:
     "The good-score reference kept in a model folder (`good_scores.npy`, or `good_scores.json` as a list or `{'scores': [...]}`), else None."
     if model_dir is None: return None
     d = Path(model_dir)
@@ -833,15 +841,16 @@ def ingest(self:Twin, items:list, # event dicts or `Event`s
             if e.id not in seen: seen.add(e.id); uniq.append(e)
         with self.store.engine.connect() as c: old = self.store.existing_ids(c, [e.id for e in uniq])
         new = [e for e in uniq if e.id not in old]
-        trial = {}
-        for i, e in enumerate(new):
+        trial: dict[str, StationState] = {}
+        for e in new:
             if e.kind != "state": continue
+            assert e.state is not None and e.ts is not None   # parse_events completes state events (state given, ts filled)
             st = trial.setdefault(e.station, StationState(**vars(self.states[e.station])))
             try: st.set(e.state, e.ts, e.reason)
             except TransitionError as err:
                 err.loc = ["events", evs.index(e), "state"]; raise
         rows = [dict(e.model_dump(), received=received) for e in new]
-        alarms, opened = [], []
+        alarms: list[dict] = []; opened: list[dict] = []
         try:
             with self.store.engine.begin() as conn:
                 seqs = self.store.insert_events(conn, rows)
@@ -937,7 +946,7 @@ def mount_twin(app, # a FastAPI app (e.g. `api.create_app(model_dir)`)
               ):
     "Add the twin's routes to `app`: events in, line state, charts, alarms, acknowledgement, Pareto, SSE stream, `/line` page."
     from fastapi import APIRouter, Depends, Header, HTTPException, Query
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+    from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
     from starlette.concurrency import run_in_threadpool
 
     def auth(x_api_key:str|None=Header(None), key:str|None=Query(None, include_in_schema=False)):
@@ -951,8 +960,8 @@ def mount_twin(app, # a FastAPI app (e.g. `api.create_app(model_dir)`)
     def post_events(batch:EventBatch) -> dict:
         "Ingest a batch of events (idempotent by event id); answers after the batch is committed."
         try: res = twin.ingest(batch.events)
-        except EventError as e: raise HTTPException(422, [{**x, "loc": ["body", *x["loc"]]} for x in e.errors])
-        except TransitionError as e: raise HTTPException(409, [dict(loc=["body", *getattr(e, "loc", ["events"])], msg=str(e), type="transition")])
+        except EventError as e: raise HTTPException(422, [{**x, "loc": ["body", *x["loc"]]} for x in e.errors]) from e
+        except TransitionError as e: raise HTTPException(409, [dict(loc=["body", *getattr(e, "loc", ["events"])], msg=str(e), type="transition")]) from e
         return dict(accepted=res["accepted"], duplicates=res["duplicates"], alarms=res["alarms"])
 
     @r.get(f"{prefix}/line")
@@ -964,7 +973,7 @@ def mount_twin(app, # a FastAPI app (e.g. `api.create_app(model_dir)`)
     def get_station(station:str, last:int=Query(300, ge=1, le=2000)) -> dict:
         "One station's control-chart data (recent points and limits)."
         try: return twin.charts(station, last)
-        except KeyError as e: raise HTTPException(404, str(e.args[0]))
+        except KeyError as e: raise HTTPException(404, str(e.args[0])) from e
 
     @r.get(f"{prefix}/line/alarms")
     def get_alarms(open:bool=False, station:str|None=None, limit:int=Query(100, ge=1, le=10000)) -> list[dict]:
@@ -976,7 +985,7 @@ def mount_twin(app, # a FastAPI app (e.g. `api.create_app(model_dir)`)
         "Acknowledge an alarm; `rebaseline` starts a new baseline of its station."
         b = body or AckRequest()
         try: return twin.ack(alarm_id, b.by, b.note, b.rebaseline)
-        except KeyError as e: raise HTTPException(404, str(e.args[0]))
+        except KeyError as e: raise HTTPException(404, str(e.args[0])) from e
 
     @r.get(f"{prefix}/line/pareto")
     def get_pareto(station:str|None=None) -> list[dict]:
@@ -1032,7 +1041,7 @@ def serve_twin(line, db:str="sqlite:///twin.db", host:str="127.0.0.1", port:int=
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 # %% ../nbs/15_twin.ipynb #8e04a4d5
-def ingest_benchmark(db_dir, # two SQLite files are written here
+def ingest_benchmark(db_dir:str|Path, # two SQLite files are written here
                      n:int=20000, # events
                      batch:int=500, # events per `ingest` / per `executemany` transaction
                      seed:int=0) -> list[dict]:

@@ -6,13 +6,14 @@ Docs: https://defect-twin.github.io/defect_twin/twin_sim.html.md"""
 
 # %% ../nbs/15a_twin_sim.ipynb #d59bca81
 from __future__ import annotations
-import hashlib, json, math, os, pickle, time
+import hashlib, json, os, pickle, time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 import numpy as np
 import cv2
 from .core import get_logger
-from .twin import Line, Twin, Store, SPCConfig, event_from_prediction
+from .twin import Line, Twin, SPCConfig, event_from_prediction
 
 # %% auto #0
 __all__ = ['log', 'KINDS', 'Disturbance', 'perturb', 'EngineScorer', 'ServiceScorer', 'CachedScorer', 'ImageSource',
@@ -46,10 +47,10 @@ def perturb(img:np.ndarray, # uint8 RGB
             seed:int=0, # seeds the noise and the dust positions
            ) -> np.ndarray:
     "`img` with a brightness factor `1+brightness`, a shift, Gaussian blur, Gaussian noise and dark dust spots."
-    out = img.astype(np.float32)
+    out: np.ndarray = img.astype(np.float32)
     if brightness: out *= 1 + brightness
     if dx or dy:
-        M = np.float32([[1, 0, dx], [0, 1, dy]])
+        M = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
         out = cv2.warpAffine(out, M, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REFLECT)
     if blur: out = cv2.GaussianBlur(out, (0, 0), blur)
     rng = np.random.default_rng(seed)
@@ -63,7 +64,7 @@ def perturb(img:np.ndarray, # uint8 RGB
 # %% ../nbs/15a_twin_sim.ipynb #f2d0d98d
 class EngineScorer:
     "Predictions from the ONNX engine of a model folder."
-    def __init__(self, model_dir, threads:int|None=None):
+    def __init__(self, model_dir:str|Path, threads:int|None=None):
         from defect_twin.inference import Engine
         self.engine = Engine(model_dir, threads=threads); self.model_dir = Path(model_dir)
         self.threshold = float(self.engine.threshold)
@@ -84,7 +85,7 @@ class ServiceScorer:
 
 class CachedScorer:
     "Predictions by key: each distinct key is scored once (kept in `path` between runs when given)."
-    def __init__(self, scorer, path=None):
+    def __init__(self, scorer, path:str|Path|None=None):
         self.scorer, self.path, self.hits, self.misses = scorer, None if path is None else Path(path), 0, 0
         self.cache = pickle.loads(self.path.read_bytes()) if self.path and self.path.is_file() else {}
     def __call__(self, keys:list, make) -> list[dict]:
@@ -108,7 +109,7 @@ class ImageSource:
     defect_types: list = field(default_factory=list)
 
     @classmethod
-    def from_folder(cls, path, # an MVTec category (`test/good`, `test/<defect>`) or a folder with `good/` and defect subfolders
+    def from_folder(cls, path:str|Path, # an MVTec category (`test/good`, `test/<defect>`) or a folder with `good/` and defect subfolders
                     good_from:str="test", # which split's good images the stream uses ("test": new parts the model never saw)
                     max_side:int|None=None) -> "ImageSource":
         "Good images from `<split>/good` (or `good/`), defect images from the other folders of `test/` (or of `path`)."
@@ -131,7 +132,7 @@ def _shrink(img, side):
 # %% ../nbs/15a_twin_sim.ipynb #b9f15f2a
 def stream_plan(n:int, # parts
                 src:ImageSource,
-                disturbances:list=(), # `Disturbance`s
+                disturbances:Sequence=(), # `Disturbance`s
                 defect_rate:float=0.0, # share of defect parts before any `defect_rate` disturbance
                 jitter:tuple=(0.03, 2), # natural variation: brightness (relative) and shift (px)
                 seed:int=0) -> list[tuple]:
@@ -200,7 +201,7 @@ def simulate(line:Line, # the line; its first inspecting station gets the images
     cam = next(s for s in line.stations if s.inspects)
     n, order = len(plan), line.order
     buffers = {sid: simpy.Store(env, capacity=line.station(sid).buffer) for sid in order}
-    pending, sent, alarms, part_no = [], [0], [], {}
+    pending: list[dict] = []; alarms: list[dict] = []; part_no: dict[str, int] = {}; sent = [0]
     scored0, cached0 = score.misses, score.hits
     t0 = time.time()
 
@@ -216,13 +217,13 @@ def simulate(line:Line, # the line; its first inspecting station gets the images
         pending.append(ev)
         if len(pending) >= batch: flush()
 
-    state = {}
+    state: dict[str, str] = {}
     def set_state(sid, s, reason=None):
         if state.get(sid) == s: return
         state[sid] = s
         emit(dict(id=f"{sid}:state:{env.now:.3f}:{s}", station=sid, kind="state", state=s, reason=reason, ts=t0 + env.now))
 
-    queue = []   # parts waiting for a verdict at the camera, scored in chunks as they arrive
+    queue: list[tuple[int, float]] = []   # parts waiting for a verdict at the camera, scored in chunks as they arrive
     def verdicts(final=False):
         if not queue or (len(queue) < 16 and not final): return
         preds = score([plan[i] for i, _ in queue], make)
@@ -259,7 +260,7 @@ def simulate(line:Line, # the line; its first inspecting station gets the images
                 if len(buffers[d].items) >= buffers[d].capacity: set_state(sid, "blocked", f"{d} buffer full")
                 yield buffers[d].put(item)
 
-    part_no_src = []
+    part_no_src: list[int] = []
     for sid in order: env.process(station(sid))
     env.run()
     verdicts(final=True)
@@ -284,7 +285,7 @@ def scenarios(scale:float=1.0, # stream lengths relative to the bars (1.0: 6,000
             "dust, 4 spots": (tail(200), at, 0.0, [Disturbance("dust", at, 4)])}
 
 def run_scenarios(line:Line, src:ImageSource, score:CachedScorer, # scorer of the line's camera station
-                  db_dir, # one SQLite database per scenario goes here
+                  db_dir:str|Path, # one SQLite database per scenario goes here
                   which:dict|None=None, # `scenarios(...)` (default: scale 1)
                   spc:dict|None=None, reference=None, seed:int=0, batch:int=50,
                   jitter:tuple=(0.03, 2), # the stream's natural variation (see `stream_plan`)
@@ -352,21 +353,22 @@ def _model_key(model_dir) -> str:
     f = Path(model_dir)/"model.onnx"
     return hashlib.sha1(f.read_bytes()).hexdigest()[:12] if f.is_file() else "service"
 
-def score_cache(model_dir, data) -> Path:
+def score_cache(model_dir:str|Path|None, data) -> Path:
     "The file `CachedScorer` keeps the scores of a model (by its ONNX file's hash) on a data folder in."
     from defect_twin.backbones import cache_dir
     return cache_dir()/"twin_scores"/f"{_model_key(model_dir) if model_dir else 'service'}-{hashlib.sha1(str(Path(data).resolve()).encode()).hexdigest()[:8]}.pkl"
 
 # %% ../nbs/15a_twin_sim.ipynb #512488e0
-def station_model(line:Line, model_dir=None, # a model folder given explicitly (wins over the line file's)
+def station_model(line:Line, model_dir:str|Path|None=None, # a model folder given explicitly (wins over the line file's)
                   station:str|None=None, # the camera station (default: the first that inspects)
                  ) -> tuple[str, Path]:
     "The camera station and its exported model folder: `model_dir`, else the line file's `model:`; a one-line `FileNotFoundError` when there is none."
     cam = line.station(station) if station else next(s for s in line.stations if s.inspects)
     if model_dir is not None: mdir, src = Path(model_dir).expanduser(), "given"
     else:
-        mdir, src = line.model_dir(cam.id), f"`model:` of station {cam.id} in {line.path.name if line.path else 'the line'}"
-        if mdir is None: raise FileNotFoundError(f"station {cam.id} names no model folder; give one (--model MODEL_DIR)")
+        md, src = line.model_dir(cam.id), f"`model:` of station {cam.id} in {line.path.name if line.path else 'the line'}"
+        if md is None: raise FileNotFoundError(f"station {cam.id} names no model folder; give one (--model MODEL_DIR)")
+        mdir = md
     if not mdir.is_dir(): raise FileNotFoundError(f"model folder {os.path.normpath(mdir)} ({src}) does not exist; give the exported model folder with --model MODEL_DIR")
     if not (mdir/"model.onnx").is_file(): raise FileNotFoundError(f"model folder {mdir} ({src}) has no model.onnx; export it first (defect-twin export {mdir})")
     return cam.id, mdir
@@ -375,7 +377,7 @@ def station_model(line:Line, model_dir=None, # a model folder given explicitly (
 def simulate_cli(line_yaml, # the line file
                  data, # image folder: an MVTec category or a folder with good/ and defect subfolders
                  out, # results.json, table.md and one chart per scenario go here
-                 model_dir=None, # model folder of the camera station (default: the line file's)
+                 model_dir:str|Path|None=None, # model folder of the camera station (default: the line file's)
                  url:str|None=None, # score through a running service instead of the engine
                  api_key:str|None=None,
                  scale:float=1.0, # stream lengths relative to the bars
@@ -384,10 +386,10 @@ def simulate_cli(line_yaml, # the line file
     "Run the standard scenarios, print the table of delays and false alarms, write it and the charts to `out`."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from defect_twin.backbones import cache_dir
     from defect_twin.twin import reference_scores
     line, out = Line.load(line_yaml), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    base: ServiceScorer|EngineScorer
     if url: mdir, base = (Path(model_dir) if model_dir else None), ServiceScorer(url, api_key)
     else:
         _, mdir = station_model(line, model_dir)
@@ -401,7 +403,7 @@ def simulate_cli(line_yaml, # the line file
     md = table_md(rows); print(md)
     (out/"table.md").write_text(md + "\n")
     (out/"results.json").write_text(json.dumps(dict(rows=rows, alarms={k: r.alarms for k, r in results.items()}), indent=1, default=str))
-    for (name, (n, at, _, _)), r in zip(which.items(), results.values()):
+    for (name, (_, at, _, _)), r in zip(which.items(), results.values()):
         ax = plot_run(r.twin, r, at, name); ax.figure.tight_layout()
         ax.figure.savefig(out/f"{name.replace(' ', '_').replace('%', 'pct').replace('>', '').replace('-', '')}.png", dpi=90); plt.close(ax.figure)
     return rows
