@@ -197,3 +197,30 @@ def test_page_files_need_no_key_and_nothing_else_is_served(server):
     assert "script-src 'self';" in csp and "unsafe" not in csp, csp
     assert httpx.get(server.url + "/static/api.py", timeout=10).status_code == 401
     assert httpx.get(server.url + "/static/line.js", headers={"X-API-Key": KEY}, timeout=10).status_code == 404
+
+def test_review_band_and_what_if(model_dir, browser, engine, tmp_path):
+    "A model with a review band: the served verdict 'review' is shown as such, and the what-if keeps the band's lower edge."
+    import shutil
+    (good, pgood), (bad, pbad) = scored_pair(engine)
+    d = tmp_path/"banded"; shutil.copytree(model_dir, d)
+    t = json.loads((d/"threshold.json").read_text())
+    t["review_low"] = pgood.score * 0.95                              # the good image lies in the band
+    (d/"threshold.json").write_text(json.dumps(t))
+    with Server(d, workers=1, api_key_env="DT_PAGE_KEY", env={"DT_PAGE_KEY": KEY}, headers={"X-API-Key": KEY}) as s:
+        w = Watched(browser, s.url); pg = w.page
+        pg.set_input_files("#file", [str(good), str(bad)])
+        pg.wait_for_selector("#history li:nth-child(2)", timeout=15000)
+        assert w.verdicts() == [("000.png", "review"), (bad.name, "defect")]
+        assert pg.inner_text("#verdict") == "REVIEW" and "1 good" not in pg.inner_text("#summary")
+        assert "0 good, 1 review, 1 defect" in pg.inner_text("#summary")
+        n = len(w.requests)
+        pg.fill("#thr-num", f"{pgood.score * 0.97:.6g}")               # above the band's edge, below the score: defect
+        pg.wait_for_selector("#verdict.defect", timeout=5000)
+        pg.fill("#thr-num", f"{pbad.score * 1.01:.6g}")                # above both scores: both in the band
+        pg.wait_for_selector("#history li:nth-child(2)[data-verdict='review']", timeout=5000)
+        assert [v for _, v in w.verdicts()] == ["review", "review"]
+        pg.click("#thr-reset")
+        pg.wait_for_selector("#history li:nth-child(2)[data-verdict='defect']", timeout=5000)
+        assert w.verdicts() == [("000.png", "review"), (bad.name, "defect")] and len(w.requests) == n
+        assert not w.violations and len(w.errors) == 1, (w.errors, w.violations)    # the 401 before the key
+        w.ctx.close()
