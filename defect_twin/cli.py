@@ -6,110 +6,310 @@ Docs: https://defect-twin.github.io/defect_twin/cli.html.md"""
 
 # %% ../nbs/14_cli.ipynb #7dfb74f6
 from __future__ import annotations
-import argparse, sys, json
+import argparse, sys, json, re, difflib, importlib
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['HANDLERS', 'build_parser', 'main']
+__all__ = ['CONFIG_FLAGS', 'HANDLERS', 'CLIFormatter', 'CLIParser', 'add_config_flags', 'config_from_args', 'build_parser',
+           'parse', 'main']
+
+# %% ../nbs/14_cli.ipynb #289a60bc
+class CLIFormatter(argparse.RawDescriptionHelpFormatter):
+    "Help that shows every option's default (a config field's default is looked up only when help is printed) and keeps epilogs as written."
+    def _get_help_string(self, action):
+        h = action.help or ""
+        if h is argparse.SUPPRESS or "(default" in h or "required" in h or action.required or action.nargs == 0: return h
+        if hasattr(action, "config_default"):
+            mod, cls, key, none = action.config_default
+            v = getattr(getattr(importlib.import_module(mod), cls)(), key)
+            shown = none if v is None else " ".join(map(str, v)) if isinstance(v, list) else v
+        elif action.default is argparse.SUPPRESS or (not action.option_strings and action.nargs not in ("?", "*")): return h
+        else:
+            v = action.default
+            shown = "none" if v is None else " ".join(map(str, v)) if isinstance(v, list) else v
+        return f"{h} (default: {str(shown).replace('%', '%%')})"
+
+# %% ../nbs/14_cli.ipynb #2bc2f961
+class CLIParser(argparse.ArgumentParser):
+    "An `ArgumentParser` that uses `CLIFormatter`, suggests the closest choice or option on an error, and points at its own `-h`."
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", CLIFormatter)
+        super().__init__(*args, **kwargs)
+
+    def suggest(self, word:str) -> str:
+        "`; did you mean X?` for the closest option of this parser (or subcommand), else ``."
+        opts = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+        subs = [n for a in self._actions if isinstance(a, argparse._SubParsersAction) for n in a.choices]
+        close = difflib.get_close_matches(word, opts if word.startswith("-") else subs, n=1, cutoff=0.6)
+        return f"; did you mean {close[0]}?" if close else ""
+
+    def error(self, message:str):
+        "Print the usage and `PROG: error: MESSAGE` with a suggestion and where to find help, and exit with status 2."
+        m = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            close = difflib.get_close_matches(m.group(2), re.findall(r"'([^']*)'", m.group(3)), n=1, cutoff=0.6)
+            if close: message += f"; did you mean '{close[0]}'?"
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} -h`)\n")
+
+# %% ../nbs/14_cli.ipynb #45ab25c0
+def _int_or_none(s:str):
+    "An integer, or None for `none`."
+    return None if s.lower() == "none" else int(s)
+
+def _layer(s:str):
+    "A stage index or a stage name."
+    return int(s) if s.lstrip("-").isdigit() else s
+
+_SHARED = [  # flag, config key, argparse keywords, help, what None means
+    ("--backbone", "backbone", {}, "timm backbone", None),
+    ("--layers", "layers", dict(nargs="+", type=_layer, metavar="L"), "backbone stages, indices or names", "the stride-4, -8 and -16 stages"),
+    ("--image-size", "image_size", dict(nargs="+", type=int, metavar="N"),
+     "model input: one side (the short side for short_side, the tile side for tile) or H W", None),
+    ("--resize", "resize", {}, "how images become model input; auto: chosen from the training images' sizes", "auto"),
+    ("--scale", "scale", dict(type=float), "scale and tile modes: resize factor (1.0 = native resolution)", "chosen"),
+    ("--tile-overlap", "tile_overlap", dict(type=float), "tile mode: share of a tile shared with its neighbour", "0.25"),
+    ("--channels", "channels", dict(choices=["rgb", "gray"]), "colour or luminance", "chosen from the images"),
+    ("--interpolation", "interpolation", dict(choices=["area", "linear", "cubic"]), "OpenCV interpolation of the resize", None),
+    ("--grid-stride", "grid_stride", dict(type=_int_or_none, metavar="S"), "stride of the feature grid (`none`: the finest stage's)", "the finest stage's"),
+    ("--sigma", "sigma", dict(type=float), "Gaussian smoothing of the anomaly maps, in model-input pixels", None),
+    ("--folds", "folds", dict(type=int), "cross-fit folds of the threshold (scores of training images the model did not see)", None),
+    ("--threshold", "threshold_rule", {}, "operating point: q0.99, fr0.02 (false-reject target), max, mean+3std", None),
+    ("--review", "review", {}, "lower edge of a review band, e.g. fr0.10", "no band"),
+    ("--seed", "seed", dict(type=int), "seed of the split, the subsampling and the folds", None),
+    ("--weights", "weights", {}, "local backbone state dict instead of downloading timm's weights", "timm's pretrained weights"),
+]
+CONFIG_FLAGS = {  # kind: (module, config class, resize modes, own flags, help texts that differ from _SHARED's)
+    "patchcore": ("defect_twin.patchcore", "PatchCoreConfig", ["auto", "resize", "letterbox", "center_crop", "short_side", "scale", "tile"], [
+        ("--coreset-ratio", "coreset_ratio", dict(type=float), "share of the training patches kept in the memory bank", None),
+        ("--num-neighbors", "num_neighbors", dict(type=int), "bank neighbours that reweight the image score (1: plain maximum)", None),
+        ("--projection-dim", "projection_dim", dict(type=_int_or_none, metavar="D"), "random projection for the coreset search (`none`: none)", "none"),
+        ("--feature-dim", "feature_dim", dict(type=_int_or_none, metavar="D"), "pool patch features to this length", "all channels")], {}),
+    "padim": ("defect_twin.padim", "PaDiMConfig", ["auto", "resize", "letterbox", "center_crop", "tile"], [
+        ("--n-features", "n_features", dict(type=_int_or_none, metavar="D"), "channels kept, a seeded random subset (`none`: all)", "all"),
+        ("--eps", "eps", dict(type=float), "covariance regulariser eps*I", None),
+        ("--patch-size", "patch_size", dict(type=int), "local averaging of each stage's map (1: none, as in the paper)", None)],
+        {"image_size": "model input: one side (the tile side for tile) or H W", "scale": "tile mode: resize factor (1.0 = native resolution)"}),
+}
+
+# %% ../nbs/14_cli.ipynb #43f7412a
+def add_config_flags(p:argparse.ArgumentParser, # the `train KIND` parser
+                     kind:str, # a key of `CONFIG_FLAGS`
+                    ) -> argparse.ArgumentParser:
+    "Add `--config`, `--print-config` and one flag per field of the kind's training config (defaults shown from the config class)."
+    mod, cls, modes, own, helps = CONFIG_FLAGS[kind]
+    g = p.add_argument_group(f"training settings ({cls} fields; given flags override --config)")
+    g.add_argument("--config", metavar="FILE", default=None,
+                   help=f"YAML or JSON {cls} (`--print-config` writes one; a model folder's config.yaml repeats its run)")
+    g.add_argument("--print-config", action="store_true", help="print the effective config as YAML and exit without training")
+    for flag, key, kw, help, none in _SHARED[:3] + [("--resize", "resize", dict(choices=modes), _SHARED[3][3], "auto")] + _SHARED[4:] + own:
+        kw = {"metavar": key.upper().replace("_RULE", ""), **kw} if "choices" not in kw else kw
+        act = g.add_argument(flag, dest=f"cfg_{key}", default=argparse.SUPPRESS, help=helps.get(key, help), **kw)
+        act.config_default = (mod, cls, key, none)
+    return p
+
+# %% ../nbs/14_cli.ipynb #f7c22480
+def config_from_args(a:argparse.Namespace, # parsed `train KIND` arguments
+                     kind:str, # a key of `CONFIG_FLAGS`
+                    ):
+    "The effective training config: the `--config` file (or the defaults), then the flags given on the command line."
+    mod, cls, _, own, _ = CONFIG_FLAGS[kind]
+    Config = getattr(importlib.import_module(mod), cls)
+    given = {k[4:]: v for k, v in vars(a).items() if k.startswith("cfg_")}
+    if "resize" in given and given["resize"] == "auto": given["resize"] = None
+    if "image_size" in given and len(given["image_size"]) > 2:
+        raise ValueError(f"--image-size takes one side or H W, got {len(given['image_size'])} numbers.")
+    flag_of = {key: flag for flag, key, *_ in _SHARED + own}
+    try:
+        cfg = Config.load(a.config) if a.config else Config()
+        return cfg.replace(**given)
+    except ValueError as e:
+        msg = str(e)
+        key = next((k for k in flag_of if msg.startswith(k + " ")), None)
+        if key is None: raise ValueError(f"--config {a.config}: {msg}" if a.config else msg) from None
+        src = flag_of[key] if key in given else f"`{key}:` in --config {a.config}"
+        raise ValueError(f"{src}: {msg}") from None
 
 # %% ../nbs/14_cli.ipynb #66d6c786
+def _cmd(sub, name:str, help:str, examples:list[str], description:str|None=None, usage:str|None=None):
+    "A subcommand parser: its one-line help, a description, an examples epilog, `--debug`, and itself as the error reporter."
+    ex = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+    p = sub.add_parser(name, help=help, description=description or (help[0].upper() + help[1:] + "."), epilog=ex, usage=usage)
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
+    p.set_defaults(_parser=p)
+    return p
+
+def _group(sub, name:str, help:str, examples:list[str], dest:str):
+    "A subcommand that holds subcommands (`data`, `train`, `twin`)."
+    p = _cmd(sub, name, help, examples)
+    return p.add_subparsers(dest=dest, required=True, metavar="COMMAND", title="commands")
+
 def build_parser() -> argparse.ArgumentParser:
     "The `defect-twin` argument parser with all subcommands."
-    p = argparse.ArgumentParser(prog="defect-twin", description="Visual defect detection: data, training, evaluation, export, serving, runs.")
+    from defect_twin import __version__
+    p = CLIParser(prog="defect-twin", description="Visual defect detection: data, training, evaluation, export, serving, runs.",
+                  epilog="examples:\n  defect-twin run                                   # the whole pipeline on the bundled sample\n"
+                         "  defect-twin data download bottle\n"
+                         "  defect-twin train patchcore --data mvtec:bottle --out models/bottle\n"
+                         "  defect-twin export models/bottle && defect-twin serve models/bottle\n\n"
+                         "`defect-twin COMMAND -h` explains each command.")
+    p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p.set_defaults(_parser=p)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND", title="commands")
 
-    d = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_cmd", required=True)
-    s = d.add_parser("stats", help="image counts per split and defect type")
-    s.add_argument("path", help="MVTec category folder, anomalib-style folder, CSV, or `sample`")
+    d = _group(sub, "data", "dataset tools: statistics, downloads", ["defect-twin data stats sample", "defect-twin data download bottle"], "data_cmd")
+    s = _cmd(d, "stats", "image counts per split and defect type",
+             ["defect-twin data stats sample", "defect-twin data stats mvtec:bottle --json", "defect-twin data stats labels.csv"])
+    s.add_argument("path", help="`sample`, `mvtec:CATEGORY`, an MVTec category folder, a class-folder dataset or a CSV")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+    dl = _cmd(d, "download", "download and safely extract MVTec AD categories (checksummed, resumable)",
+              ["defect-twin data download bottle", "defect-twin data download bottle cable --dest /data/mvtec_ad",
+               "defect-twin data download all                     # the whole archive (about 5 GB, checksummed)",
+               "defect-twin data download bottle --from /mnt/usb/bottle.tar.xz --checksum sha256:HEX"],
+              description="Download MVTec AD categories into DEST/CATEGORY/ and extract them safely (CC BY-NC-SA 4.0).\n"
+                          "An interrupted download resumes when the same command runs again; an archive that fails its\n"
+                          "checksum is deleted. Offline, fetch the archive elsewhere and install it with --from.")
+    dl.add_argument("categories", nargs="*", default=["bottle"], metavar="CATEGORY",
+                    help="MVTec AD categories (bottle, cable, ..., zipper), or `all` for the complete archive")
+    dl.add_argument("--dest", default=None, metavar="DIR", help="folder that will hold CATEGORY/ (default: $DEFECT_TWIN_DATA/mvtec_ad, "
+                    "else ~/.cache/defect_twin/mvtec_ad)")
+    dl.add_argument("--checksum", action="append", default=[], metavar="[CATEGORY=]ALGO:HEX",
+                    help="verify an archive: sha256:HEX or md5:HEX, CATEGORY= when several are downloaded; repeatable "
+                         "(default: `all` is checked against its published sha256; the category archives have none published)")
+    dl.add_argument("--from", dest="source", default=None, metavar="URL_OR_FILE",
+                    help="a mirror URL or an archive copied to this machine, for one CATEGORY or `all` (default: the MVTec server)")
+    dl.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to reach the server (offline fails after this)")
+    dl.add_argument("--keep-archive", action="store_true", help="keep the .tar.xz after extraction")
+    dl.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    t = sub.add_parser("train", help="train a model into a model folder").add_subparsers(dest="kind", required=True)
-    tc = t.add_parser("classifier", help="fastai classifier (synthetic defects or supervised)")
-    tc.add_argument("--data", required=True); tc.add_argument("--backbone", default="tf_efficientnet_lite0")
-    tc.add_argument("--mode", choices=["synthetic", "supervised"], default="synthetic")
+    t = _group(sub, "train", "train a model into a model folder",
+               ["defect-twin train patchcore --data sample --out models/pc", "defect-twin train padim --data mvtec:bottle --out models/padim",
+                "defect-twin train classifier --data sample --out models/cls"], "kind")
+    for kind, what, extra in (("patchcore", "PatchCore memory bank from good images (Roth et al. 2022)",
+                               "defect-twin train patchcore --data mvtec:bottle --out m --coreset-ratio 0.05 --threshold fr0.02"),
+                              ("padim", "PaDiM Gaussians per grid position from good images (Defard et al. 2021)",
+                               "defect-twin train padim --data mvtec:bottle --out m --n-features 50 --resize letterbox")):
+        tp = _cmd(t, kind, what,
+                  [f"defect-twin train {kind} --data sample --out models/{kind}", extra,
+                   f"defect-twin train {kind} --print-config > {kind}.yaml        # edit, then:",
+                   f"defect-twin train {kind} --config {kind}.yaml --data mvtec:bottle --out m --seed 1",
+                   f"defect-twin train {kind} --data photos/ --normal-dir ok --abnormal-dir scratch dent --out m"],
+                  usage="%(prog)s --data DATA --out DIR [options]\n       %(prog)s --print-config [--config FILE] [options]")
+        tp.add_argument("--data", default=None, help="`sample`, `mvtec:CATEGORY`, a folder (MVTec layout or class folders) or a CSV "
+                        "(required unless --print-config)")
+        tp.add_argument("--out", default=None, metavar="DIR", help="model folder to write (required unless --print-config)")
+        tp.add_argument("--normal-dir", default=None, help="class-folder data: the folder of good images (anomalib Folder's normal_dir)")
+        tp.add_argument("--abnormal-dir", nargs="+", default=None, help="class-folder data: defect folders (default: all others)")
+        tp.add_argument("--mask-dir", default=None, help="class-folder data: the folder of masks")
+        tp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="where to compute")
+        add_config_flags(tp, kind)
+    tc = _cmd(t, "classifier", "fastai classifier (synthetic defects or supervised)",
+              ["defect-twin train classifier --data sample --out models/cls",
+               "defect-twin train classifier --data labelled/ --mode supervised --epochs 3 --out models/cls",
+               "accelerate launch -m defect_twin.cli train classifier --data d --out m --distributed"])
+    tc.add_argument("--data", required=True, help="`sample`, `mvtec:CATEGORY`, a folder or a CSV")
+    tc.add_argument("--out", required=True, metavar="DIR", help="model folder to write")
+    tc.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm backbone")
+    tc.add_argument("--mode", choices=["synthetic", "supervised"], default="synthetic",
+                    help="synthetic: defects painted on good images; supervised: the labelled defect images")
     tc.add_argument("--epochs", type=int, default=0, help="unfrozen epochs after the frozen ones (fastai fine_tune)")
     tc.add_argument("--freeze-epochs", type=int, default=3, help="epochs training the head on a frozen backbone")
-    tc.add_argument("--out", required=True)
-    tc.add_argument("--image-size", type=int, default=224); tc.add_argument("--seed", type=int, default=42)
+    tc.add_argument("--image-size", type=int, default=224, help="square model input side")
+    tc.add_argument("--seed", type=int, default=42, help="seed of the split and the training")
     tc.add_argument("--bs", type=int, default=16, help="batch size (per process with --distributed)")
     tc.add_argument("--distributed", action="store_true", help="one process per GPU under `accelerate launch`")
-    tp = t.add_parser("patchcore", help="PatchCore memory bank from good images")
-    tp.add_argument("--data", required=True, help="`sample`, `mvtec:CATEGORY`, a folder (MVTec or class folders) or a CSV")
-    tp.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm backbone (default: %(default)s)")
-    tp.add_argument("--out", required=True, help="model folder to write")
-    tp.add_argument("--image-size", type=int, nargs="+", default=[256], metavar="N",
-                    help="model input: one side (short side for short_side, tile side for tile) or H W (default: 256)")
-    tp.add_argument("--resize", choices=["auto", "resize", "letterbox", "center_crop", "short_side", "tile"], default="auto",
-                    help="how images become model input; auto chooses from the training images' sizes (default: %(default)s)")
-    tp.add_argument("--scale", type=float, default=None, help="scale and tile modes: resize factor (1.0 = native resolution)")
-    tp.add_argument("--coreset-ratio", type=float, default=0.01, help="memory bank share of the training patches (default: %(default)s)")
-    tp.add_argument("--threshold", default="q0.99", help="operating point: q0.99, fr0.02 (false-reject target), max, mean+3std (default: %(default)s)")
-    tp.add_argument("--review", default=None, help="lower edge of a review band, e.g. fr0.10")
-    tp.add_argument("--normal-dir", default=None, help="class-folder data: the folder of good images (anomalib Folder's normal_dir)")
-    tp.add_argument("--abnormal-dir", nargs="+", default=None, help="class-folder data: defect folders (default: all others)")
-    tp.add_argument("--mask-dir", default=None, help="class-folder data: the folder of masks")
-    tp.add_argument("--seed", type=int, default=42)
 
-    e = sub.add_parser("evaluate", help="metrics and figures of a model folder on a test split")
-    e.add_argument("model_dir"); e.add_argument("--data", required=True); e.add_argument("--out", required=True)
+    e = _cmd(sub, "evaluate", "metrics and figures of a model folder on a test split",
+             ["defect-twin evaluate models/pc --data sample --out eval", "defect-twin evaluate models/pc --data mvtec:bottle --out eval"])
+    e.add_argument("model_dir", help="a model folder written by `defect-twin train`")
+    e.add_argument("--data", required=True, help="data whose test part to score (the model folder's split.csv decides the part)")
+    e.add_argument("--out", required=True, metavar="DIR", help="folder for metrics.json and the figures")
 
-    pr = sub.add_parser("predict", help="score files, folders, globs or CSVs of images into predictions.csv (resumable)")
-    pr.add_argument("model_dir"); pr.add_argument("inputs", nargs="+", help="image files, folders (recursive), globs or CSVs with a path column")
-    pr.add_argument("--out", required=True, help="output folder")
+    pr = _cmd(sub, "predict", "score files, folders, globs or CSVs of images into predictions.csv (resumable)",
+              ["defect-twin predict models/pc photos/ --out preds", "defect-twin predict models/pc 'line1/*.png' list.csv --out preds --save-overlays"])
+    pr.add_argument("model_dir", help="a model folder (exported or not)")
+    pr.add_argument("inputs", nargs="+", help="image files, folders (recursive), globs or CSVs with a path column")
+    pr.add_argument("--out", required=True, metavar="DIR", help="output folder")
     pr.add_argument("--save-overlays", action="store_true", help="write heatmap overlays (anomaly models)")
     pr.add_argument("--save-masks", action="store_true", help="write binary masks: map >= threshold")
-    pr.add_argument("--batch-size", type=int, default=16); pr.add_argument("--runtime", choices=["auto", "onnx", "torch"], default="auto")
-    pr.add_argument("--no-progress", action="store_true")
+    pr.add_argument("--batch-size", type=int, default=16, help="images per model call")
+    pr.add_argument("--runtime", choices=["auto", "onnx", "torch"], default="auto", help="auto: ONNX Runtime when the folder is exported")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    th = sub.add_parser("threshold", help="choose the operating point again from the good scores kept in the model folder")
-    th.add_argument("model_dir"); th.add_argument("--rule", required=True, help="q0.99, fr0.02, max, mean+3std, or cost20 (with --data)")
+    th = _cmd(sub, "threshold", "choose the operating point again from the good scores kept in the model folder",
+              ["defect-twin threshold models/pc --rule fr0.02", "defect-twin threshold models/pc --rule q0.99 --review fr0.10",
+               "defect-twin threshold models/pc --rule cost20 --data mvtec:bottle"])
+    th.add_argument("model_dir", help="a model folder written by `defect-twin train`")
+    th.add_argument("--rule", required=True, help="q0.99, fr0.02, max, mean+3std, or cost20 (with --data)")
     th.add_argument("--review", default=None, help="lower edge of a review band, e.g. fr0.10")
     th.add_argument("--data", default=None, help="data whose test part holds labelled defects (for cost rules)")
 
-    x = sub.add_parser("export", help="ONNX export with parity check (and quantisation)")
-    x.add_argument("model_dir"); x.add_argument("--quantize", choices=["int8", "auto"], default=None)
+    x = _cmd(sub, "export", "ONNX export with parity check (and quantisation)",
+             ["defect-twin export models/pc", "defect-twin export models/pc --quantize auto"])
+    x.add_argument("model_dir", help="a model folder written by `defect-twin train`")
+    x.add_argument("--quantize", choices=["int8", "auto"], default=None, help="also build and compare quantised variants: int8 (dynamic and static); auto: int8 and fp16 (default: none, fp32 only)")
 
-    b = sub.add_parser("benchmark", help="latency and throughput table of a model folder")
-    b.add_argument("model_dir"); b.add_argument("--out", default=None)
+    b = _cmd(sub, "benchmark", "latency and throughput table of a model folder",
+             ["defect-twin benchmark models/pc", "defect-twin benchmark models/pc --out bench"])
+    b.add_argument("model_dir", help="an exported model folder")
+    b.add_argument("--out", default=None, metavar="DIR", help="folder for benchmark.json/.md/.png (default: the model folder)")
 
-    v = sub.add_parser("serve", help="FastAPI inspection service (with --line: and the line's twin)")
+    v = _cmd(sub, "serve", "FastAPI inspection service (with --line: and the line's twin)",
+             ["defect-twin serve models/pc", "defect-twin serve models/pc --host 0.0.0.0 --api-key-env DT_KEY",
+              "defect-twin serve models/pc --line example --twin-db sqlite:///twin.db"])
     v.add_argument("model_dir", help="the exported model folder to serve")
-    v.add_argument("--host", default="127.0.0.1", help="interface; 0.0.0.0 accepts other machines (default: %(default)s)")
-    v.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
-    v.add_argument("--workers", type=int, default=2, help="inference threads (default: %(default)s)")
-    v.add_argument("--api-key-env", default=None, help="environment variable holding the API key clients send as X-API-Key (default: none)")
+    v.add_argument("--host", default="127.0.0.1", help="interface; 0.0.0.0 accepts other machines")
+    v.add_argument("--port", type=int, default=8000, help="TCP port")
+    v.add_argument("--workers", type=int, default=2, help="inference threads")
+    v.add_argument("--api-key-env", default=None, help="environment variable holding the API key clients send as X-API-Key (default: none, no key)")
     v.add_argument("--line", default=None, help="line YAML file (`example`: the bundled bottle line): mount its twin at /line and "
                    "accept ?station=&part= on detect; MODEL_DIR is the model of its camera station (default: no twin)")
-    v.add_argument("--twin-db", default="sqlite:///twin.db", help="SQLAlchemy URL of the twin's database, e.g. "
-                   "postgresql+psycopg://user@host/db (default: %(default)s)")
+    v.add_argument("--twin-db", default="sqlite:///twin.db", help="SQLAlchemy URL of the twin's database, e.g. postgresql+psycopg://user@host/db")
     v.add_argument("--twin-station", default=None, help="the station MODEL_DIR scores (default: the line's only station with a `model:`)")
 
-    tw = sub.add_parser("twin", help="the line twin: simulate a line, migrate a twin database").add_subparsers(dest="twin_cmd", required=True)
-    ts = tw.add_parser("simulate", help="replay an image folder through a line on a SimPy clock with disturbances: detection delays and false alarms")
+    tw = _group(sub, "twin", "the line twin: simulate a line, migrate a twin database",
+                ["defect-twin twin simulate example --data sample --model models/pc", "defect-twin twin migrate sqlite:///twin.db"], "twin_cmd")
+    ts = _cmd(tw, "simulate", "replay an image folder through a line on a SimPy clock with disturbances: detection delays and false alarms",
+              ["defect-twin twin simulate example --data sample --model models/pc", "defect-twin twin simulate line.yaml --data mvtec:bottle --only stable dust --scale 0.2"])
     ts.add_argument("line", help="line YAML file (`example`: the bundled bottle line)")
     ts.add_argument("--data", required=True, help="image folder: an MVTec category, a folder with good/ and defect subfolders, or `sample`")
     ts.add_argument("--model", default=None, help="exported model folder of the camera station (default: the line file's `model:`, "
                     "read relative to the line file)")
-    ts.add_argument("--out", default="twin_sim", help="folder for table.md, results.json, one chart per scenario and the databases (default: %(default)s)")
-    ts.add_argument("--scale", type=float, default=1.0, help="stream lengths relative to the bars; 1.0: 5,000 stable parts after the baseline (default: %(default)s)")
+    ts.add_argument("--out", default="twin_sim", metavar="DIR", help="folder for table.md, results.json, one chart per scenario and the databases")
+    ts.add_argument("--scale", type=float, default=1.0, help="stream lengths relative to the bars; 1.0: 5,000 stable parts after the baseline")
     ts.add_argument("--only", nargs="+", default=None, metavar="NAME", help="scenarios to run, by their first word: stable brightness "
                     "defect blur sensor dust (default: all)")
-    ts.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    ts.add_argument("--seed", type=int, default=0, help="seed of the stream and the disturbances")
     ts.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: ONNX Runtime's choice)")
-    tm = tw.add_parser("migrate", help="create or upgrade a twin database's tables (Alembic) and print its revision")
+    tm = _cmd(tw, "migrate", "create or upgrade a twin database's tables (Alembic) and print its revision",
+              ["defect-twin twin migrate sqlite:///twin.db", "defect-twin twin migrate postgresql+psycopg://user@host/twin"])
     tm.add_argument("url", help="SQLAlchemy URL: sqlite:///twin.db, postgresql+psycopg://user@host/db")
 
-    r = sub.add_parser("run", help="execute a run spec's pipeline notebooks with papermill")
+    r = _cmd(sub, "run", "execute a run spec's pipeline notebooks with papermill",
+             ["defect-twin run                  # the bundled default spec: the sample, on a CPU", "defect-twin run my_run.yaml --root runs"])
     r.add_argument("spec", nargs="?", default=None, help="run spec YAML (default: the bundled default spec)")
-    r.add_argument("--root", default="papermill_runs"); r.add_argument("--tracking-uri", default=None)
+    r.add_argument("--root", default="papermill_runs", metavar="DIR", help="folder of the runs")
+    r.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: the spec's, else the embedded sqlite store)")
 
-    rs = sub.add_parser("runs", help="list past runs, or compare two")
-    rs.add_argument("--root", default="papermill_runs"); rs.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"))
+    rs = _cmd(sub, "runs", "list past runs, or compare two", ["defect-twin runs", "defect-twin runs --compare RUN_A RUN_B"])
+    rs.add_argument("--root", default="papermill_runs", metavar="DIR", help="folder of the runs")
+    rs.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="two run names to compare (default: list the runs)")
     return p
+
+# %% ../nbs/14_cli.ipynb #b10949b0
+def parse(argv:list[str]|None=None) -> argparse.Namespace:
+    "Parse `argv`; an unknown option is reported against the subcommand it was given to, with the closest option suggested."
+    a, extra = build_parser().parse_known_args(argv)
+    if extra:
+        leaf = a._parser
+        hint = next((leaf.suggest(x.split("=")[0]) for x in extra if x.startswith("--") and leaf.suggest(x.split("=")[0])), "")
+        leaf.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    return a
 
 # %% ../nbs/14_cli.ipynb #78f32599
 def _data(a):
+    if a.data_cmd == "download": return _download(a)
     from defect_twin.datasets import data_stats_cli
     print(data_stats_cli(a.path, as_json=a.json))
 
@@ -126,27 +326,70 @@ def _runs(a):
     df = compare_runs(*a.compare, root=a.root) if a.compare else list_runs(a.root)
     print(df.to_string() if len(df) else f"no runs under {a.root}")
 
+def _class_folder_data(a):
+    "`--data`, or with --normal-dir/--abnormal-dir/--mask-dir the index of a class-folder dataset written to OUT/index.csv."
+    if not (a.normal_dir or a.abnormal_dir or a.mask_dir): return a.data
+    from defect_twin.datasets import folder_index
+    kw = {k: v for k, v in dict(normal_dir=a.normal_dir, abnormal_dirs=a.abnormal_dir, mask_dir=a.mask_dir).items() if v}
+    data = folder_index(a.data, **kw)
+    csv = Path(a.out)/"index.csv"; csv.parent.mkdir(parents=True, exist_ok=True)
+    data.to_csv(csv, index=False)
+    return str(csv)
+
 def _train(a):
     if a.kind == "classifier":
         from defect_twin.classifier import train_classifier_cli
         train_classifier_cli(a.data, backbone=a.backbone, mode=a.mode, epochs=a.epochs, freeze_epochs=a.freeze_epochs,
                              out=a.out, image_size=a.image_size, seed=a.seed, bs=a.bs, distributed=a.distributed)
-    else:
-        from defect_twin.patchcore import train_patchcore
-        from defect_twin.core import ModelFolder
-        data = a.data
-        if a.normal_dir or a.abnormal_dir or a.mask_dir:
-            from defect_twin.datasets import folder_index
-            kw = {k: v for k, v in dict(normal_dir=a.normal_dir, abnormal_dirs=a.abnormal_dir, mask_dir=a.mask_dir).items() if v}
-            data = folder_index(a.data, **kw)
-            csv = Path(a.out)/"index.csv"; csv.parent.mkdir(parents=True, exist_ok=True)
-            data.to_csv(csv, index=False); data = str(csv)
-        size = a.image_size[0] if len(a.image_size) == 1 else tuple(a.image_size[:2])
-        kw = dict(scale=a.scale) if a.scale else {}
-        md = train_patchcore(data, backbone=a.backbone, out_dir=a.out, image_size=size, coreset_ratio=a.coreset_ratio, seed=a.seed,
-                             resize=None if a.resize == "auto" else a.resize, threshold_rule=a.threshold, review=a.review, **kw)
-        m = ModelFolder(md).metrics
-        print(json.dumps(dict(model_dir=str(md), **{k: m[k] for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max", "threshold") if k in m}), indent=2))
+        return
+    cfg = config_from_args(a, a.kind)
+    if a.print_config:
+        print(f"# {type(cfg).__name__}: defect-twin train {a.kind} --config FILE (flags given with it override these)")
+        print(cfg.to_yaml(), end=""); return
+    missing = [f for f, v in (("--data", a.data), ("--out", a.out)) if not v]
+    if missing: a._parser.error(f"the following arguments are required: {', '.join(missing)}")
+    from defect_twin.core import ModelFolder
+    if a.kind == "patchcore": from defect_twin.patchcore import train_patchcore as train
+    else: from defect_twin.padim import train_padim as train
+    md = train(_class_folder_data(a), out_dir=a.out, config=cfg, device=a.device)
+    m = ModelFolder(md).metrics
+    print(json.dumps(dict(model_dir=str(md), config=str(ModelFolder(md).file(ModelFolder.CONFIG)),
+                          **{k: m[k] for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max", "threshold") if k in m}), indent=2))
+
+def _download(a):
+    from urllib.parse import urlparse
+    from defect_twin.download import download_mvtec, DownloadError, MVTEC_PAGE, MVTEC_URLS, MVTEC_FULL_URL, MVTEC_CATEGORIES
+    cats = list(dict.fromkeys(a.categories or ["bottle"]))
+    unknown = [c for c in cats if c != "all" and c not in MVTEC_CATEGORIES and not a.source]
+    if unknown:
+        close = {c: difflib.get_close_matches(c, MVTEC_CATEGORIES, n=1) for c in unknown}
+        hint = "; ".join(f"did you mean '{m[0]}' for '{c}'?" for c, m in close.items() if m)
+        raise ValueError(f"unknown MVTec AD categories {unknown}{' (' + hint + ')' if hint else ''}; "
+                         f"the categories are {', '.join(MVTEC_CATEGORIES)}, or `all`.")
+    if "all" in cats and len(cats) > 1: raise ValueError("`all` downloads the complete archive: give it alone, or name categories.")
+    checksums = {}
+    for c in a.checksum:
+        cat, sep, val = c.partition("=") if "=" in c else ("", "", c)
+        if not sep:
+            if len(cats) > 1: raise ValueError(f"--checksum {c}: with several categories write CATEGORY=ALGO:HEX.")
+            cat = cats[0]
+        if cat not in cats: raise ValueError(f"--checksum {c}: '{cat}' is not one of the categories asked for {cats}.")
+        checksums[cat] = val
+    if a.source and len(cats) > 1: raise ValueError("--from gives one archive: name one CATEGORY (or `all`) with it.")
+    urls = {cats[0]: a.source} if a.source else None
+    try:
+        out = download_mvtec(cats, dest=a.dest, checksums=checksums, urls=urls, keep_archive=a.keep_archive,
+                             connect_timeout=a.timeout, progress=not a.no_progress)
+    except DownloadError as e:
+        cause = e.__cause__
+        if cause is None or not type(cause).__module__.startswith(("requests", "urllib3")): raise
+        url = a.source or (MVTEC_FULL_URL if cats == ["all"] else MVTEC_URLS.get(cats[0], ""))
+        name = Path(urlparse(url).path).name or "CATEGORY.tar.xz"
+        raise DownloadError(f"cannot reach {urlparse(url).netloc or url} ({type(cause).__name__}). If this machine is offline, "
+                            f"download {name} elsewhere ({MVTEC_PAGE}), copy it here and run `defect-twin data download "
+                            f"{cats[0]} --from /path/to/{name}`; or point --data at an MVTec folder you already have "
+                            "(`--data mvtec:CATEGORY` with $DEFECT_TWIN_DATA set).") from e
+    for c, p in out.items(): print(f"{c}: {p}")
 
 def _predict(a):
     from defect_twin.predict import predict_folder
@@ -228,14 +471,14 @@ HANDLERS = {"data": _data, "train": _train, "evaluate": _evaluate, "predict": _p
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `defect-twin` command; returns the exit status."
     from defect_twin.core import setup_logging
-    a = build_parser().parse_args(argv)
+    a = parse(argv)
     setup_logging()
     try: HANDLERS[a.cmd](a)
     except BrokenPipeError: return 0  # output piped into `head` and the like
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         if a.debug: raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"defect-twin {a.cmd}: error: {msg}", file=sys.stderr)
+        print(f"{a._parser.prog}: error: {msg}", file=sys.stderr)
         return 2
     return 0
 
