@@ -4,10 +4,11 @@
   python tools/readme.py --execute  # execute index.ipynb first (outputs stored in the notebook), then write
   python tools/readme.py --check    # exit 1 if README.md is out of date
 """
-import sys, re, pathlib, nbformat
+import sys, re, base64, pathlib, nbformat
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NB, README = ROOT/"nbs"/"index.ipynb", ROOT/"README.md"
+FIGS = ROOT/"nbs"/"images"/"readme"          # figures of the notebook's outputs, linked from README.md
 
 def _text(outputs):
     for o in outputs:
@@ -16,8 +17,12 @@ def _text(outputs):
         elif "text/markdown" in d: yield d["text/markdown"]
         elif "text/plain" in d: yield d["text/plain"]
 
-def render(nb) -> str:
-    parts = []
+def _figures(outputs) -> list[bytes]:
+    return [base64.b64decode(o["data"]["image/png"]) for o in outputs if "image/png" in o.get("data", {})]
+
+def render(nb) -> tuple[str, dict]:
+    "README text, and the figure files it links ({path: PNG bytes})."
+    parts, figs = [], {}
     for c in nb.cells:
         src = c.source
         if c.cell_type == "markdown":
@@ -28,9 +33,14 @@ def render(nb) -> str:
             if any(l.strip() in ("#| hide", "#|hide") for l in lines): continue
             code = "\n".join(l for l in lines if not l.startswith("#|"))
             parts.append(f"```python\n{code}\n```")
-            out = "".join(_text(c.get("outputs", []))).rstrip()
+            outs = c.get("outputs", [])
+            for png in _figures(outs):
+                f = FIGS/f"{c.get('id', len(figs))}_{len(figs)}.png"; figs[f] = png
+                parts.append(f"![]({f.relative_to(ROOT).as_posix()})")
+            out = "".join(_text([o for o in outs if "image/png" not in o.get("data", {})])).rstrip()
             if out: parts.append(f"```\n{out}\n```")
-    return "<!-- Generated from nbs/index.ipynb by tools/readme.py: edit the notebook, not this file. -->\n\n" + "\n\n".join(parts) + "\n"
+    head = "<!-- Generated from nbs/index.ipynb by tools/readme.py: edit the notebook, not this file. -->\n\n"
+    return head + "\n\n".join(parts) + "\n", figs
 
 def execute():
     from nbclient import NotebookClient
@@ -46,10 +56,15 @@ def execute():
 
 if __name__ == "__main__":
     if "--execute" in sys.argv: execute()
-    text = render(nbformat.read(NB, as_version=4))
+    text, figs = render(nbformat.read(NB, as_version=4))
     if "--check" in sys.argv:
-        if not README.exists() or README.read_text() != text:
-            sys.exit("README.md is out of date with nbs/index.ipynb: run `python tools/readme.py`.")
+        if not README.exists() or README.read_text() != text or any(not f.exists() or f.read_bytes() != b for f, b in figs.items()):
+            sys.exit("README.md (or its figures) is out of date with nbs/index.ipynb: run `python tools/readme.py`.")
         print("README.md is up to date.")
     else:
-        README.write_text(text); print(f"wrote {README}")
+        if FIGS.exists():
+            for old in FIGS.glob("*.png"):
+                if old not in figs: old.unlink()
+        FIGS.mkdir(parents=True, exist_ok=True)
+        for f, b in figs.items(): f.write_bytes(b)
+        README.write_text(text); print(f"wrote {README} and {len(figs)} figure(s) in {FIGS.relative_to(ROOT)}")
