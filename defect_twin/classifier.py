@@ -522,6 +522,7 @@ class Classifier(Model):
     "A trained classifier folder on the model interface (train one with `train_classifier`)."
     kind = "classifier"
     outputs = (SCORE, "logits")
+    weight_files = ("model.pt",)
     def __init__(self, net:ClassifierModel, # a trained network (from `load_classifier`)
                  threshold:dict, # its threshold.json
                  device:str="cpu"):

@@ -172,6 +172,10 @@ class PaDiM(Model):
     "PaDiM anomaly detector: `fit` Gaussians per grid position on good images, then `predict` scores and maps (a `models.Model`)."
     kind = "padim"
     outputs = (SCORE, AMAP)
+    weight_files = ("gaussians.npz", "backbone.pt")
+    int8 = {v: dict(ops=("Conv",), weight="QUInt8", per_channel=False) for v in ("int8-dynamic", "int8-static")}  # the scoring stays fp32
+    fp32_tail = False
+    no_fp16 = "No fp16 variant for PaDiM: its Mahalanobis distances (inverse covariances) must stay fp32."
     def __init__(self, backbone:str="tf_efficientnet_lite0", # any timm model with `forward_intermediates`
                  layers=None, # stage indices or names; default the stride-4, -8 and -16 stages
                  image_size=256, # model input side, or (height, width); the tile side in `tile` mode

@@ -276,6 +276,11 @@ class PatchCore(Model):
     "PatchCore anomaly detector: `fit` on good images, then `predict` image scores and anomaly maps (a `models.Model`)."
     kind = "patchcore"
     outputs = (SCORE, AMAP)
+    weight_files = ("memory_bank.npy", "backbone.pt")
+    int8 = {v: dict(ops=("Conv",), weight="QUInt8", per_channel=False) for v in ("int8-dynamic", "int8-static")}  # the scoring stays fp32
+    fp32_tail = False
+    no_fp16 = ("No fp16 variant for PatchCore: its nearest-neighbour distances must stay fp32, and "
+               "onnxconverter-common mis-types the casts around the fp32 part of this graph.")
     def __init__(self, backbone:str="tf_efficientnet_lite0", # any timm model with `forward_intermediates`
                  layers=None, # stage indices or names; default the stride-4, -8 and -16 stages
                  image_size=256, # model input side, or (height, width)
