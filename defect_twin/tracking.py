@@ -13,8 +13,9 @@ from fastcore.basics import patch
 from .core import get_logger, ModelFolder
 
 # %% auto #0
-__all__ = ['log', 'project_dir', 'local_tracking_uri', 'local_artifact_root', 'is_remote', 'server_reachable', 'free_port',
-           'MlflowServer', 'TrackingError', 'Tracker', 'describe_tracking_error', 'start_run', 'using_tracking_uri']
+__all__ = ['log', 'SERVING_FILES', 'SETTINGS', 'project_dir', 'local_tracking_uri', 'local_artifact_root', 'is_remote',
+           'server_reachable', 'free_port', 'MlflowServer', 'TrackingError', 'Tracker', 'source_tags',
+           'describe_tracking_error', 'start_run', 'using_tracking_uri']
 
 # %% ../nbs/11_tracking.ipynb #82cddb3c
 _ENV_DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true",
@@ -116,7 +117,8 @@ class Tracker:
                  experiment:str="defect_twin", # experiment name (created if missing)
                  root:str|Path|None=None, # folder of the local store; default `project_dir()`
                  tags:dict|None=None, # run tags
-                 probe_timeout:float=2.0): # seconds for the reachability probe
+                 probe_timeout:float=2.0, # seconds for the reachability probe
+                 start_time:float|None=None): # when the work began (`time.time()`); default when the run is created
         self.root = Path(root).resolve() if root else project_dir()
         self.local_uri = local_tracking_uri(self.root)
         self.uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or self.local_uri
@@ -127,6 +129,7 @@ class Tracker:
         self._client: Any = None   # an MlflowClient once started
         self._tmp: Path|None = None
         self.fallback_reason: str|None = None
+        self.start_time = start_time
 
     def __repr__(self): return f"Tracker(uri={self.uri!r}, run_id={self.run_id!r}, fell_back={self.fell_back})"
 
@@ -140,6 +143,22 @@ class Tracker:
 
     def __getstate__(self): return {**self.__dict__, "_client": None}
 
+# %% ../nbs/11_tracking.ipynb #st000002
+def source_tags(root:str|Path|None=None, # the project folder (a git checkout, or an installed package's folder)
+               ) -> dict:
+    "MLflow source tags: entry point, source type, git commit and dirty flag (when `root` is a git checkout), defect_twin version."
+    from defect_twin import __version__
+    tags = {"mlflow.source.name": Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python",
+            "mlflow.source.type": "LOCAL", "defect_twin.version": __version__}
+    try:
+        git = lambda *a: subprocess.run(["git", "-C", str(root or project_dir()), *a], capture_output=True, text=True, timeout=5)
+        head = git("rev-parse", "HEAD")
+        if head.returncode == 0:
+            tags["mlflow.source.git.commit"] = head.stdout.strip()
+            tags["defect_twin.git_dirty"] = str(bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip())).lower()
+    except (OSError, subprocess.SubprocessError): pass   # no git on this machine: the version tag still says what ran
+    return tags
+
 # %% ../nbs/11_tracking.ipynb #2d5e0371
 def _experiment_id(client, name:str, artifact_location:str|None) -> str:
     exp = client.get_experiment_by_name(name)
@@ -151,7 +170,9 @@ def _open(self:Tracker):
     "Get or create the experiment and create the run on the current URI."
     art = local_artifact_root(self.root) if self.uri == self.local_uri else None
     self.experiment_id = _experiment_id(self.client, self.experiment, art)
-    run = self.client.create_run(self.experiment_id, run_name=self.name, tags=self.tags)
+    self.start_time = self.start_time or time.time()
+    run = self.client.create_run(self.experiment_id, start_time=int(self.start_time * 1000), run_name=self.name,
+                                 tags={**source_tags(self.root), **self.tags})
     self.run_id = run.info.run_id
     return run
 
@@ -211,6 +232,13 @@ def _apply(self:Tracker, op:str, args:tuple, replay:bool=False):
             log.warning(f"{path} no longer exists; it is not in the local run."); return
         (c.log_artifacts if Path(path).is_dir() else c.log_artifact)(rid, str(path), artifact_path)
     elif op == "onnx": return _log_onnx(self, *args)
+    elif op == "pyfunc": return _log_pyfunc(self, *args)
+    elif op == "dataset":
+        import mlflow.data
+        from mlflow.entities import DatasetInput, InputTag
+        df, source, name, context = args
+        ds = mlflow.data.from_pandas(df, source=source, name=name)
+        c.log_inputs(rid, datasets=[DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])])
     else: raise ValueError(f"unknown journal entry {op!r}")
 
 @patch
@@ -222,7 +250,7 @@ def _do(self:Tracker, op:str, *args):
     except Exception as e:
         if not is_remote(self.uri): raise
         self._fall_back(describe_tracking_error(e))
-        return getattr(self, "_last_onnx", None) if op == "onnx" else None
+        return getattr(self, f"_last_{op}", None) if op in ("onnx", "pyfunc") else None
 
 # %% ../nbs/11_tracking.ipynb #5f423975
 @patch
@@ -285,6 +313,20 @@ def set_tags(self:Tracker, tags:dict):
     self._do("tags", dict(tags))
 
 @patch
+def log_dataset(self:Tracker, df, # the data set's index (one row per image: `datasets.load_index`)
+                source:str, # where it came from (a folder, a CSV, `mvtec:bottle`)
+                name:str|None=None, # the data set's name in MLflow (default: the source's last part)
+                context:str="training", # MLflow's input context: training, evaluation, ...
+               ):
+    "Record the data set as a run input (`mlflow.data`, with its digest, schema and row count): the run's lineage."
+    from defect_twin.datasets import resolve_layout
+    try: src = str(resolve_layout(source)[0])             # `sample`, `mvtec:CATEGORY`, a CSV or a folder: its real path
+    except (FileNotFoundError, ValueError, OSError): src = str(source)
+    cols = [c for c in ("path", "split", "label", "defect_type", "mask_path", "category") if c in df.columns]
+    t = df[cols].astype({c: str for c in cols if c != "label"})
+    self._do("dataset", t, src, name or Path(src).name or src, context)
+
+@patch
 def __enter__(self:Tracker): return self.start()
 @patch
 def __exit__(self:Tracker, exc_type, *_): self.end("FAILED" if exc_type else "FINISHED")
@@ -296,6 +338,74 @@ def start_run(name:str|None=None, # run name
               **kwargs) -> Tracker:
     "A `Tracker` to use as `with start_run('name', params) as t: t.log_metrics(...)`."
     return Tracker(name, params, tracking_uri, experiment, **kwargs)
+
+# %% ../nbs/11_tracking.ipynb #pyf00002
+_pyfunc_cls = None
+
+def _make_pyfunc():
+    "Build the pyfunc class on first use (imports mlflow)."
+    global _pyfunc_cls
+    if _pyfunc_cls is not None: return _pyfunc_cls
+    import mlflow.pyfunc
+
+    class DefectTwinModel(mlflow.pyfunc.PythonModel):
+        "MLflow pyfunc over a model folder's ONNX `Engine`: image paths or encoded bytes in, scores and verdicts out."
+        def load_context(self, context):
+            from defect_twin.inference import Engine
+            self.engine = Engine(context.artifacts["model_dir"])
+
+        def predict(self, context, model_input, params=None):
+            import pandas as pd
+            items = model_input
+            if isinstance(items, pd.DataFrame):
+                col = next((c for c in ("image", "path") if c in items.columns), items.columns[0])
+                items = items[col].tolist()
+            elif isinstance(items, (str, bytes, bytearray, Path)): items = [items]
+            items = list(items)
+            raw = [i for i, x in enumerate(items) if isinstance(x, (bytes, bytearray))]
+            preds: list = [None] * len(items)
+            if raw:
+                for i, p in zip(raw, self.engine.predict_bytes([bytes(items[i]) for i in raw])): preds[i] = p
+            paths = [i for i in range(len(items)) if i not in set(raw)]
+            if paths:
+                for i, p in zip(paths, self.engine.predict_paths([str(items[i]) for i in paths])): preds[i] = p
+            return pd.DataFrame([dict(score=float(p.score), verdict=p.verdict, label=p.label, threshold=float(p.threshold),
+                                      review_low=p.review_low) for p in preds],
+                                columns=["score", "verdict", "label", "threshold", "review_low"])
+
+    # importable as `defect_twin.tracking.DefectTwinModel` (through `__getattr__`), so the logged instance unpickles
+    DefectTwinModel.__module__, DefectTwinModel.__qualname__ = "defect_twin.tracking", "DefectTwinModel"
+    _pyfunc_cls = DefectTwinModel
+    return DefectTwinModel
+
+SERVING_FILES = (ModelFolder.META, ModelFolder.SPEC, ModelFolder.THRESHOLD)
+
+def _log_pyfunc(self:Tracker, model_dir:str, name:str, registered_model_name:str|None, metadata:dict|None):
+    import mlflow.pyfunc
+    from mlflow.models import Model
+    from defect_twin import __version__
+    mf = ModelFolder(model_dir)
+    tmp = Path(tempfile.mkdtemp(prefix="defect_twin_pyfunc_")); stage = tmp/"model_dir"; stage.mkdir()
+    try:
+        for f in [*(mf.file(n) for n in SERVING_FILES), *sorted(mf.path.glob("model*.onnx"))]:
+            if f.is_file(): shutil.copy2(f, stage/f.name)
+        with using_tracking_uri(self.uri):
+            info = Model.log(None, name=name, flavor=mlflow.pyfunc, run_id=self.run_id, python_model=_make_pyfunc()(),
+                             artifacts={"model_dir": str(stage)}, registered_model_name=registered_model_name,
+                             await_registration_for=0, pip_requirements=[f"defect_twin=={__version__}"], metadata=metadata)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    self._last_pyfunc = info
+    return info
+
+@patch
+def log_pyfunc_model(self:Tracker, model_dir:str|Path, # a model folder with model.onnx
+                     name:str="model", # the logged model's name in the run
+                     registered_model_name:str|None=None, # also register it under this name
+                     metadata:dict|None=None): # stored in the MLmodel file
+    "Log the folder's serving files as a pyfunc (`DefectTwinModel`); return MLflow's `ModelInfo`."
+    mf = ModelFolder(model_dir)
+    mf.check(mf.ONNX, mf.SPEC, mf.THRESHOLD)
+    return self._do("pyfunc", str(mf.path.resolve()), name, registered_model_name, metadata)
 
 # %% ../nbs/11_tracking.ipynb #4ec62688
 from contextlib import contextmanager
@@ -340,21 +450,32 @@ def _flat_numbers(d:dict, prefix:str="") -> dict:
         elif isinstance(v, (int, float)) and not isinstance(v, bool): out[f"{prefix}{k}"] = v
     return out
 
+SETTINGS = ("aupro_fpr_limit", "threshold", "seed", "coreset_ratio")   # numbers in metrics.json that are settings, not results
+
 @patch
 def log_model_folder(self:Tracker, model_dir:str|Path, # a model folder (see `core.ModelFolder`)
-                      registered_model_name:str|None=None, # register its ONNX model under this name
+                      registered_model_name:str|None=None, # register its pyfunc model under this name
                       artifact_path:str="model_folder"):
-    "Log a model folder: its files, its numeric metrics, kind/name/version tags, and `model.onnx` via the ONNX flavour."
+    "Log a model folder: its files, its results as metrics and its settings (threshold, limits) as params, kind/name/version tags, the run id into its model.json, `model.onnx` through the ONNX flavour and, when the folder can be served, a pyfunc over it (returned; registered when `registered_model_name` is given)."
     mf = ModelFolder(model_dir)
     meta = mf.check()
+    if self.run_id and meta.get("run_id") != self.run_id: mf.write_json(mf.META, {**meta, "run_id": self.run_id})
     self.set_tags({f"model.{k}": meta[k] for k in ("kind", "name", "version", "backbone") if k in meta})
     nums = _flat_numbers(mf.metrics)
-    if nums: self.log_metrics(nums)
-    if (mf.path/ModelFolder.THRESHOLD).exists(): self.log_params({"threshold": mf.threshold.get("value")})
+    is_setting = lambda k: k.rsplit(".", 1)[-1] in SETTINGS or k.endswith("_limit")
+    if any(not is_setting(k) for k in nums): self.log_metrics({k: v for k, v in nums.items() if not is_setting(k)})
+    params = {k: v for k, v in nums.items() if is_setting(k)}
+    if (mf.path/ModelFolder.THRESHOLD).exists():
+        thr = mf.threshold
+        params.update(threshold=thr.get("value"), **{f"threshold_{k}": thr[k] for k in ("rule", "review_low") if thr.get(k) is not None})
+    if params: self.log_params(params)
     self.log_artifact(mf.path, artifact_path)
     if not mf.file(ModelFolder.ONNX).exists(): return None
-    md = {k: str(v) for k, v in meta.items() if isinstance(v, (str, int, float))}
-    return self.log_onnx_model(mf.file(ModelFolder.ONNX), "onnx_model", registered_model_name, md)
+    md = {k: str(v) for k, v in mf.meta.items() if isinstance(v, (str, int, float))}
+    servable = all(mf.file(n).is_file() for n in (ModelFolder.SPEC, ModelFolder.THRESHOLD))
+    self.logged_onnx = self.log_onnx_model(mf.file(ModelFolder.ONNX), "onnx_model", None if servable else registered_model_name, md)
+    if not servable: return self.logged_onnx      # a bare graph: no preprocessing to serve it with, so no pyfunc
+    return self.log_pyfunc_model(mf.path, "model", registered_model_name, md)
 
 # %% ../nbs/11_tracking.ipynb #55c1b784
 _callback_cls = None
@@ -406,6 +527,7 @@ def _make_callback():
     return MLflowCallback
 
 def __getattr__(name:str):
-    "Lazy module attribute: `MLflowCallback` is built (importing fastai) the first time it is asked for."
+    "Lazy module attributes: `MLflowCallback` (importing fastai) and `DefectTwinModel` (importing mlflow) are built the first time they are asked for."
     if name == "MLflowCallback": return _make_callback()
+    if name == "DefectTwinModel": return _make_pyfunc()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
