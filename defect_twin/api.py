@@ -592,7 +592,7 @@ async def _twin_ingest(tw, station:str, parts:list, answers:list) -> dict:
     now = time.time()
     evs = [event_from_prediction(a, station, p, ts=now) for a, p in zip(answers, parts)]
     try: res = await run_in_threadpool(tw.ingest, evs)
-    except EventError as e: raise HTTPException(422, str(e))
+    except EventError as e: raise HTTPException(422, str(e)) from e
     keep = ("id", "station", "rule", "detector", "first_part", "count", "action")
     return dict(station=station, events=[e["id"] for e in evs], accepted=res["accepted"], duplicates=res["duplicates"],
                 alarms=[{k: a.get(k) for k in keep} for a in res["alarms"]])

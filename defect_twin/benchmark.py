@@ -6,13 +6,15 @@ Docs: https://defect-twin.github.io/defect_twin/benchmark.html.md"""
 
 # %% ../nbs/10_benchmark.ipynb #6b20caf8
 from __future__ import annotations
-import json, os, time, platform, tempfile
+import json, os, time, platform
+from functools import partial
+from typing import Callable
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import ModelFolder, get_logger
 from .transforms import PreprocessSpec, score_images
-from .inference import Engine, VARIANT_FILES, SCORE, AMAP, time_calls, latency_stats
+from .inference import Engine, VARIANT_FILES, time_calls, latency_stats
 from .images import decode_image
 
 # %% auto #0
@@ -50,6 +52,7 @@ def matmul_gflops(threads:int|None=None, # threads (torch.set_num_threads / nump
     "Best-of-`repeats` GFLOP/s of an `n x n` fp32 matmul (2n³ FLOPs) with one library's GEMM."
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    f: Callable[[], object]; old: int|None
     if backend == "torch":
         import torch
         old = torch.get_num_threads()
@@ -62,7 +65,7 @@ def matmul_gflops(threads:int|None=None, # threads (torch.set_num_threads / nump
     f(); best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter(); f(); best = min(best, time.perf_counter() - t)
-    if backend == "torch" and threads: torch.set_num_threads(old)
+    if backend == "torch" and threads and old is not None: torch.set_num_threads(old)
     return 2 * n ** 3 / best / 1e9
 
 def _ort_matmul(a:np.ndarray, b:np.ndarray, threads:int|None):
@@ -83,7 +86,7 @@ MATMUL_BACKENDS = ("torch", "numpy", "onnxruntime")
 def machine_matmul(threads:int|None=None, n:int=2048, repeats:int=5) -> dict:
     "GFLOP/s of each library's fp32 GEMM and the best of them (`best`, `best_backend`): the machine's measured limit."
     res = {b: matmul_gflops(threads, n, repeats, b) for b in MATMUL_BACKENDS}
-    top = max(res, key=res.get)
+    top = max(res, key=res.__getitem__)
     return dict(res, best=res[top], best_backend=top)
 
 # %% ../nbs/10_benchmark.ipynb #e4ad0893
@@ -171,21 +174,22 @@ def benchmark_model(model_dir, # model folder with model.onnx (and weights for t
     peak = mm["best"]
     flops = model_flops(module, spec.size) if module is not None else None
     log.info(f"benchmark: {info['cpu']}, {threads} threads, matmul {peak:.1f} GFLOP/s ({mm['best_backend']}), model {f'{flops/1e9:.2f} GFLOP/image' if flops else 'FLOPs not counted (no PyTorch module)'}")
+    if not batch_sizes: raise ValueError("batch_sizes is empty: give at least one batch size to time.")
     rows, xs, torch_threads = [], {}, torch.get_num_threads()
     for b in backends:   # one runner alive at a time: ORT's arenas keep their peak memory (PatchCore's N x M block)
         r = TorchRunner(module, spec, thr, threads) if b == "pytorch" else \
             Engine(model_dir, variant=b.removeprefix("ort-"), threads=threads, providers=["CPUExecutionProvider"])
+        run_model, run_e2e = (r.model, r.e2e) if isinstance(r, TorchRunner) else (r.run, r.predict_bytes)
         for bs in batch_sizes:
             batch = [bufs[i % len(bufs)] for i in range(bs)]
             if bs not in xs: xs[bs] = spec.apply_batch([decode_image(v) for v in batch])
             x = xs[bs]
-            for mode, fn in (("model", lambda: r.model(x) if b == "pytorch" else r.run(x)),
-                             ("image→result", lambda: r.e2e(batch) if b == "pytorch" else r.predict_bytes(batch))):
+            for mode, fn in (("model", partial(run_model, x)), ("image→result", partial(run_e2e, batch))):
                 st = latency_stats(time_calls(fn, warmup, min_iters, 200, budget_s), bs)
                 gf = flops * st["throughput"] / 1e9 if flops else None
                 rows.append(dict(backend=b, batch=bs, mode=mode, **st, gflops=gf, pct_of_matmul=100 * gf / peak if gf else None))
                 log.info(f"  {b:17s} batch {bs:2d} {mode:13s} mean {st['mean_ms']:8.1f} ms  p95 {st['p95_ms']:8.1f} ms  {st['throughput']:7.1f} img/s")
-        del r
+        del r, run_model, run_e2e, fn   # the bound methods and the last timed call hold the runner too
     torch.set_num_threads(torch_threads)
     df = pd.DataFrame(rows)
     base = df[df.backend == "pytorch"].set_index(["batch", "mode"])["mean_ms"] if "pytorch" in backends else None

@@ -6,10 +6,12 @@ Docs: https://defect-twin.github.io/defect_twin/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #b14d36c9
 from __future__ import annotations
-import os, random, logging, json, dataclasses
-from dataclasses import dataclass, field, asdict, fields
+import os, random, logging, json
+from dataclasses import asdict, fields
+from typing import TYPE_CHECKING, Any, ClassVar
 from pathlib import Path
 import numpy as np
+if TYPE_CHECKING: import torch   # imported where used (get_device): core stays light
 
 # %% auto #0
 __all__ = ['LOG_FORMAT', 'DATA_ENV', 'PKG_DIR', 'KINDS', 'setup_logging', 'get_logger', 'DataNotFoundError', 'data_root',
@@ -66,7 +68,9 @@ def mvtec_path(category:str="bottle", # MVTec AD category, e.g. `bottle`
                root:str|Path|None=None, # folder holding `mvtec_ad/`; default `data_root()`
               ) -> Path:
     "Path of one MVTec AD category, with a clear error when it is missing."
-    root = Path(root) if root is not None else data_root()
+    base = Path(root) if root is not None else data_root()
+    if base is None: raise DataNotFoundError("No data folder found.")   # data_root() raises first (required=True)
+    root = base
     p = root/"mvtec_ad"/category
     if not p.is_dir():
         raise DataNotFoundError(f"MVTec AD category '{category}' not found at {p}. Download it with "
@@ -120,6 +124,7 @@ def get_device(prefer:str="auto", # "auto", "cuda", "mps" or "cpu"
 # %% ../nbs/00_core.ipynb #cf87a515
 class ConfigMixin:
     "`to_dict`, `from_dict` (strict about unknown keys), `save` and `load` (YAML or JSON) for config dataclasses."
+    __dataclass_fields__: ClassVar[dict[str, Any]]   # set by @dataclass on each subclass (tells type checkers it is one)
     def to_dict(self) -> dict:
         "Plain dict, paths as strings."
         return json.loads(json.dumps(asdict(self), default=str))
@@ -134,7 +139,6 @@ class ConfigMixin:
 
     def save(self, path:str|Path) -> Path:
         "Write as YAML (`.yaml`/`.yml`) or JSON."
-        import yaml
         path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
         d = self.to_dict()
         path.write_text(self.to_yaml() if path.suffix in (".yaml", ".yml") else json.dumps(d, indent=2))

@@ -6,17 +6,17 @@ Docs: https://defect-twin.github.io/defect_twin/export.html.md"""
 
 # %% ../nbs/08_export.ipynb #96dcf4a1
 from __future__ import annotations
-import json, time, tempfile, shutil, contextlib, io, os
+import json, time, tempfile, contextlib, io, os
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
 import onnx
 from onnxruntime.quantization import CalibrationDataReader
-from .core import ModelFolder, ModelFolderError, get_logger, sample_path, mvtec_path
+from .core import ModelFolder, get_logger, sample_path, mvtec_path
 from .transforms import PreprocessSpec
 from .inference import INPUT_NAME, SCORE, AMAP, META_KEYS, VARIANT_FILES, session_options
-from .models import load_model, model_class
+from .models import Model, load_model, model_class
 
 # %% auto #0
 __all__ = ['log', 'DEFAULT_OPSET', 'PARITY_TOL', 'MAP_TOL', 'QUANTIZE_CHOICES', 'ExportError', 'ParityError', 'load_for_export',
@@ -236,7 +236,7 @@ class ImageCalibrationReader(CalibrationDataReader):
     def rewind(self):
         "Start again from the first image."
         self.i = 0
-    def __len__(self): return -(-len(self.paths) // self.bs)
+    def __len__(self): return (len(self.paths) + self.bs - 1) // self.bs
 
 # %% ../nbs/08_export.ipynb #7068c6a3
 def model_data(model_dir) -> str:
@@ -377,7 +377,7 @@ def select_variant(model_dir, # exported model folder
     imgs, labels = _test_split(model_dir, data, n_test)
     res = {v: evaluate_variant(model_dir, v, imgs, labels, threads) for v in variants}
     base = np.array(res["fp32"]["scores"])
-    for v, r in res.items():
+    for r in res.values():
         sc = np.array(r["scores"])
         r["max_abs_score_diff"] = float(np.abs(sc - base).max())
         r["decisions_changed"] = int(((sc >= r["threshold"]) != (base >= r["threshold"])).sum())

@@ -6,16 +6,17 @@ Docs: https://defect-twin.github.io/defect_twin/inference.html.md"""
 
 # %% ../nbs/09_inference.ipynb #b47038a2
 from __future__ import annotations
-import json, time, os, hashlib
+import json, time, hashlib
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np
-import cv2
 from fastcore.basics import patch
 from .core import ModelFolder, ModelFolderError, get_logger, verdict
 from .transforms import PreprocessSpec, score_images
 from .images import decode_image
+if TYPE_CHECKING: import onnxruntime as ort   # imported where used
 
 # %% auto #0
 __all__ = ['log', 'INPUT_NAME', 'SCORE', 'AMAP', 'META_KEYS', 'VARIANT_FILES', 'PROVIDER_ORDER', 'ModelMismatchError',
@@ -262,7 +263,7 @@ def time_calls(fn, # callable to time (no arguments)
               ) -> np.ndarray:
     "Wall-clock milliseconds of repeated calls of `fn` after `warmup` untimed calls."
     for _ in range(warmup): fn()
-    ts, start = [], time.perf_counter()
+    ts: list[float] = []; start = time.perf_counter()
     while len(ts) < max_iters and (len(ts) < min_iters or time.perf_counter() - start < budget_s):
         t = time.perf_counter(); fn(); ts.append((time.perf_counter() - t) * 1e3)
     return np.array(ts)

@@ -6,7 +6,8 @@ Docs: https://defect-twin.github.io/defect_twin/padim.html.md"""
 
 # %% ../nbs/06a_padim.ipynb #c586a864
 from __future__ import annotations
-import time, json, contextlib
+import time, contextlib
+from typing import ClassVar
 from pathlib import Path
 from datetime import datetime, timezone
 import numpy as np
@@ -173,7 +174,7 @@ class PaDiM(Model):
     kind = "padim"
     outputs = (SCORE, AMAP)
     weight_files = ("gaussians.npz", "backbone.pt")
-    int8 = {v: dict(ops=("Conv",), weight="QUInt8", per_channel=False) for v in ("int8-dynamic", "int8-static")}  # the scoring stays fp32
+    int8: ClassVar[dict] = {v: dict(ops=("Conv",), weight="QUInt8", per_channel=False) for v in ("int8-dynamic", "int8-static")}  # the scoring stays fp32
     fp32_tail = False
     no_fp16 = "No fp16 variant for PaDiM: its Mahalanobis distances (inverse covariances) must stay fp32."
     def __init__(self, backbone:str="tf_efficientnet_lite0", # any timm model with `forward_intermediates`

@@ -6,7 +6,8 @@ Docs: https://defect-twin.github.io/defect_twin/patchcore.html.md"""
 
 # %% ../nbs/06_patchcore.ipynb #c03d8984
 from __future__ import annotations
-import time, math, json, contextlib
+import time, math, contextlib
+from typing import ClassVar
 from pathlib import Path
 from datetime import datetime, timezone
 import numpy as np
@@ -18,7 +19,7 @@ from .core import get_logger, get_device, ModelFolder, ModelFolderError, ConfigM
 from .transforms import PreprocessSpec, RESIZE_MODES
 from fastcore.basics import patch
 from .backbones import create_backbone, default_spec, FeatureExtractor
-from .models import Model, image_list, image_chunks, load_model
+from .models import Model, image_list, image_chunks
 from .transforms import view_batches
 from .inference import SCORE, AMAP
 
@@ -277,7 +278,7 @@ class PatchCore(Model):
     kind = "patchcore"
     outputs = (SCORE, AMAP)
     weight_files = ("memory_bank.npy", "backbone.pt")
-    int8 = {v: dict(ops=("Conv",), weight="QUInt8", per_channel=False) for v in ("int8-dynamic", "int8-static")}  # the scoring stays fp32
+    int8: ClassVar[dict] = {v: dict(ops=("Conv",), weight="QUInt8", per_channel=False) for v in ("int8-dynamic", "int8-static")}  # the scoring stays fp32
     fp32_tail = False
     no_fp16 = ("No fp16 variant for PatchCore: its nearest-neighbour distances must stay fp32, and "
                "onnxconverter-common mis-types the casts around the fp32 part of this graph.")
@@ -391,7 +392,7 @@ def _normal_scores(self:PatchCore, flat:torch.Tensor, shapes:list, owner:np.ndar
     sizes = np.array([h * w for h, w in shapes]); starts = np.r_[0, np.cumsum(sizes)[:-1]]
     views = _views_of(flat, shapes)
     out = np.empty(N, dtype=np.float32)
-    for k, part in enumerate(parts):
+    for part in parts:
         inside = np.isin(owner, part)
         rows = torch.from_numpy(np.concatenate([np.arange(s, s + n) for s, n, i in zip(starts, sizes, inside) if not i]))
         bank = self._coreset(flat[rows.to(flat.device)]); del rows
