@@ -60,8 +60,10 @@ def install():
     blocks, orig = module_blocks(), CaptureShell.cell
     builtins.__dt_nbcov__ = _run_mapped
 
+    cur_nb = getattr(nt, "_cur_nb", [None])   # the notebook nbdev-test is running (nbdev 3's test_nb sets it)
+
     def cell(self, cell, *args, **kwargs):
-        nb = nt._cur_nb[0]
+        nb = cur_nb[0]
         hit = blocks.get((str(Path(nb).resolve()), getattr(cell, "id", None))) if nb is not None and cell.cell_type == "code" else None
         code = cell_code(cell.source) if hit else None
         if not hit or not same_code(code, hit[2]): return orig(self, cell, *args, **kwargs)
