@@ -31,8 +31,8 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.callback.core import Callback
 from fastai.callback.tracker import SaveModelCallback, EarlyStoppingCallback
-from fastai.callback.schedule import fit_one_cycle
-from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (the import patches Learner.fit_one_cycle)
+from fastai.callback.fp16 import MixedPrecision  # noqa: F401  (the import patches Learner.to_fp16)
 from fastai.callback.progress import ProgressCallback
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy, RocAucBinary
@@ -43,7 +43,7 @@ import defect_twin
 from .core import get_logger, seed_everything, seed_worker, get_device, ModelFolder, ModelFolderError
 from .models import Model
 from .inference import SCORE
-from .images import read_image, read_mask; from defect_twin.datasets import load_index, labelled_split
+from .images import read_image; from defect_twin.datasets import load_index, labelled_split
 from .transforms import PreprocessSpec, train_tfms, eval_tfms
 from .backbones import create_backbone, default_spec
 from .synth import SyntheticDefects
@@ -352,7 +352,7 @@ def distributed_info() -> dict:
 def _distrib_ctx(learn:Learner, dist:dict|None):
     "fastai's `distrib_ctx` when `dist` is set (a no-op in a single process), else nothing."
     if dist is None: return contextlib.nullcontext()
-    from fastai.distributed import DistributedTrainer   # patches `Learner.distrib_ctx`; needs `accelerate`
+    from fastai.distributed import DistributedTrainer  # noqa: F401  (the import patches `Learner.distrib_ctx`; needs `accelerate`)
     return learn.distrib_ctx(sync_bn=False)
 
 # %% ../nbs/05_classifier.ipynb #15bf27e6
@@ -381,11 +381,13 @@ def train_classifier(data, # `sample`, `mvtec:CATEGORY`, a folder or CSV (see `d
                      track:bool=True, # log to MLflow
                      tracking_uri:str|None=None, # default `$MLFLOW_TRACKING_URI`, else `sqlite:///mlflow.db` in the working dir
                      experiment:str="defect_twin", # MLflow experiment
+                     register:str|None=None, # export to ONNX and register the served model (MLflow pyfunc) under this name
                      progress:bool=True, # fastai progress bars
                      distributed:bool=False, # one process per GPU under `accelerate launch` (fastai's `distrib_ctx`)
                     ) -> Path:
     "Train a classifier, choose its threshold on the validation part, evaluate on the test part, write the model folder."
     t0 = time.perf_counter()
+    if register and not track: raise ValueError("register= needs tracking: registering is logging the model to MLflow (track=True).")
     seed_everything(seed)
     out = Path(out)
     dev = get_device(device)
@@ -449,8 +451,12 @@ def train_classifier(data, # `sample`, `mvtec:CATEGORY`, a folder or CSV (see `d
     folder = save_classifier(model, out, spec, thr, rule, metrics, meta=dict(mode=mode, run_id=tracker.run_id if tracker else None,
                              weights_source=model.body.weights_source, distributed=dist,
                              data=None if isinstance(data, pd.DataFrame) else str(data)), preds=preds, history=history)
+    if register:
+        from defect_twin.export import export_onnx
+        export_onnx(folder)
     if tracker is not None:
-        mlf.safe(tracker.log_model_folder, folder)
+        if register: tracker.log_model_folder(folder, registered_model_name=register)   # asked for: a failure is an error
+        else: mlf.safe(tracker.log_model_folder, folder)
         mlf.safe(tracker.end)
     log.info(f"classifier written to {folder}: test AUROC {metrics['image_auroc']:.4f}, accuracy {metrics['accuracy']:.4f} "
              f"({time.perf_counter() - t0:.0f} s)")

@@ -6,10 +6,12 @@ Docs: https://defect-twin.github.io/defect_twin/runs.html.md"""
 
 # %% ../nbs/13_runs.ipynb #304a21ab
 from __future__ import annotations
-import json, time, datetime, re, os, shutil
+import json, time, datetime, re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 from .core import ConfigMixin, get_logger, sample_path, mvtec_path, PKG_DIR, KINDS
+if TYPE_CHECKING: import pandas as pd   # imported where used
 
 # %% auto #0
 __all__ = ['STAGES', 'HEADLINE', 'default_spec_path', 'packaged_specs', 'spec_path', 'stage_notebook', 'RunSpec', 'resolve_spec',
@@ -116,9 +118,14 @@ def run_stage(nb:Path, out_nb:Path, params:dict, cwd:Path|None=None) -> float:
     declared = pm.inspect_notebook(str(nb))
     p = {k: v for k, v in params.items() if k in declared}
     t0 = time.perf_counter()
+    from traitlets.config import Config
+    import tempfile
     try:
-        pm.execute_notebook(str(nb), str(out_nb), parameters=p, kernel_name="python3", progress_bar=False,
-                            cwd=str(cwd or nb.parent))
+        with tempfile.TemporaryDirectory(prefix="defect_twin_kernel_") as sock:
+            c = Config()                     # the kernel talks over IPC sockets in a private folder: nothing listens on TCP
+            c.KernelManager.transport, c.KernelManager.ip = "ipc", str(Path(sock)/"k")   # (and it does not warn)
+            pm.execute_notebook(str(nb), str(out_nb), parameters=p, kernel_name="python3", progress_bar=False,
+                                cwd=str(cwd or nb.parent), config=c)
     except pm.PapermillExecutionError as e:
         raise StageFailed(f"stage notebook {nb.name} failed at cell {e.cell_index} ({e.ename}: {e.evalue}); "
                           f"the executed notebook is {out_nb}") from None
@@ -188,7 +195,10 @@ def _warnings(run_dir:Path) -> list[str]:
 def track_run(run_dir:Path, spec:RunSpec, record:dict, tracking_root:str|Path|None=None) -> dict:
     "Log a finished run to MLflow: spec as params, stage times and headline metrics, the executed notebooks, figures and model folder."
     from defect_twin.tracking import start_run
-    with start_run(run_dir.name, params=spec.to_dict(), tracking_uri=spec.tracking_uri or None, root=tracking_root) as t:
+    from defect_twin.datasets import load_index
+    with start_run(run_dir.name, params=spec.to_dict(), tracking_uri=spec.tracking_uri or None, root=tracking_root,
+                   start_time=record.get("started_ts"), tags={"defect_twin.command": "run"}) as t:
+        t.log_dataset(load_index(resolve_data(spec.data)), spec.data)
         t.log_metrics({f"stage_seconds.{k}": v for k, v in record["stages"].items()})
         t.log_metrics({k: v for k, v in record["metrics"].items() if isinstance(v, (int, float))})
         for nb in sorted(run_dir.glob("*.ipynb")): t.log_artifact(nb, "notebooks")
@@ -211,7 +221,9 @@ def run_pipeline(spec:RunSpec|str|Path|None=None, # a RunSpec, a YAML path, a pa
     run_dir.mkdir(parents=True, exist_ok=False)
     spec.save(run_dir/"spec.yaml")
     params, nbs = stage_params(spec, run_dir.resolve()), pipeline_dir()
-    record = dict(spec=spec.to_dict(), status="running", stages={}, started=datetime.datetime.now().isoformat(timespec="seconds"))
+    t_start = time.time()
+    record = dict(spec=spec.to_dict(), status="running", stages={}, started=datetime.datetime.now().isoformat(timespec="seconds"),
+                  started_ts=round(t_start, 3))
     for i, stage in enumerate(spec.stages, 1):
         log.info(f"[{i}/{len(spec.stages)}] {stage} ...")
         nb = stage_notebook(stage, spec.model)
@@ -229,7 +241,9 @@ def run_pipeline(spec:RunSpec|str|Path|None=None, # a RunSpec, a YAML path, a pa
     except Exception as e:
         record["tracking"] = dict(uri=spec.tracking_uri or "local", error=f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
         log.warning(f"the run is not tracked ({record['tracking']['error']}); its record is {run_dir/'run.json'}")
-    finally: (run_dir/"run.json").write_text(json.dumps(record, indent=2))
+    finally:
+        record["wall_seconds"] = round(time.time() - t_start, 2)     # the whole run, its tracking included
+        (run_dir/"run.json").write_text(json.dumps(record, indent=2))
     return run_dir
 
 # %% ../nbs/13_runs.ipynb #f201f2c3
