@@ -7,7 +7,7 @@ Docs: https://defect-twin.github.io/defect_twin/inference.html.md"""
 # %% ../nbs/09_inference.ipynb #b47038a2
 from __future__ import annotations
 import json, time, hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from dataclasses import dataclass, field
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
@@ -164,7 +164,7 @@ class Engine:
     @property
     def kind(self) -> str:
         "`classifier` or `patchcore` (from model.json)."
-        return self.meta.get("kind")
+        return cast(str, self.meta["kind"])   # `ModelFolder.check` validated it (a known kind)
 
 # %% ../nbs/09_inference.ipynb #1d8a080c
 def _as_images(images) -> list:
