@@ -8,7 +8,7 @@ Docs: https://defect-twin.github.io/defect_twin/classifier.html.md"""
 from __future__ import annotations
 import os, json, time, tempfile, datetime, dataclasses, contextlib, shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence, cast
 import numpy as np
 import pandas as pd
 
@@ -58,6 +58,11 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 class ClassifierModel(nn.Module):
     "A timm backbone (`body`, pooled features) and the head `Linear(hidden) → ReLU → Dropout → Linear(n_classes)`; returns logits."
+    # attached by `load_classifier` (declared here: `nn.Module.__getattr__` would type them `Tensor | Module`)
+    spec: PreprocessSpec
+    threshold: float
+    classes: list[str]
+    meta: dict
     def __init__(self, backbone:str="tf_efficientnet_lite0", # any timm model name
                  n_classes:int=2, # output logits
                  pretrained:bool=True, # ImageNet weights for the backbone (see `backbones.create_backbone`)
@@ -68,7 +73,7 @@ class ClassifierModel(nn.Module):
                 ):
         super().__init__()
         self.body = create_backbone(backbone, pretrained=pretrained, weights=weights, num_classes=0, **backbone_kwargs)
-        nf = self.body.num_features
+        nf = cast(int, self.body.num_features)   # timm's int attribute (nn.Module's stubs say Tensor | Module)
         self.head = nn.Sequential(nn.Linear(nf, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
         self.config = dict(backbone=backbone, n_classes=n_classes, hidden=hidden, dropout=dropout,
                            backbone_kwargs={k: list(v) if isinstance(v, tuple) else v for k, v in backbone_kwargs.items()})
@@ -120,6 +125,7 @@ class ClassifierDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         img, y = self.images[i], self.labels[i]
         if self.synthetic[i]:
+            if self.synth is None: raise RuntimeError(f"item {i} is synthetic but the dataset has no `synth` generator.")
             out, mask = self.synth.make(img, rng)
             return out, mask, 1
         return img, np.zeros(img.shape[:2], np.uint8), y
@@ -154,9 +160,9 @@ def classifier_parts(df:pd.DataFrame, # an index with path, split, label, defect
         raise ValueError("synthetic mode reports on the test split, which needs good and defective images; "
                          f"found labels {sorted(test.label.unique().tolist())}.")
     n_valid = int(np.clip(round(len(good) * valid_pct), 1, len(good) - 1))
-    part = np.full(len(good), "train", dtype=object)
-    part[np.random.default_rng(seed).permutation(len(good))[:n_valid]] = "valid"
-    good = good.assign(part=part, synthetic=False)
+    parts = np.full(len(good), "train", dtype=object)
+    parts[np.random.default_rng(seed).permutation(len(good))[:n_valid]] = "valid"
+    good = good.assign(part=parts, synthetic=False)
     fake = good.assign(synthetic=True, label=1, defect_type="synthetic", mask_path=None)
     return pd.concat([good, fake, test], ignore_index=True)
 
@@ -233,8 +239,8 @@ def gradcam(model:ClassifierModel, # trained classifier
     x = x.detach().clone().requires_grad_(True)
     try:
         with torch.enable_grad():
-            feats = model.body.forward_features(x)
-            logits = model.head(model.body.forward_head(feats, pre_logits=True))
+            feats = model.body.forward_features(x)  # type: ignore[operator]  # timm method; nn.Module stubs: Tensor | Module
+            logits = model.head(model.body.forward_head(feats, pre_logits=True))  # type: ignore[operator]  # likewise
             grads, = torch.autograd.grad(logits[:, target].sum(), feats)
     finally: model.train(was_training)
     f, g = _to_nchw(model.body, feats.detach()).float(), _to_nchw(model.body, grads).float()
@@ -434,7 +440,7 @@ def train_classifier(data, # `sample`, `mvtec:CATEGORY`, a folder or CSV (see `d
         if dist is not None:
             distrib_barrier()                 # every process has loaded the best weights
             if not main_proc: return out      # rank 0 evaluates and writes the folder
-            shutil.rmtree(shared_ckpt, ignore_errors=True)
+            shutil.rmtree(ckpt, ignore_errors=True)   # the shared checkpoint folder
         vp, vy = learn.get_preds(dl=dls.valid)
         if dev.type == "cuda": learn.to_fp32()
     model = learn.model.float().eval()
@@ -493,9 +499,9 @@ def load_classifier(model_dir:str|Path, # a folder written by `train_classifier`
     mf = ModelFolder(model_dir)
     meta = mf.check(mf.SPEC, mf.THRESHOLD, "model.pt", kind="classifier")
     head = meta.get("head", {})
+    backbone_kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in meta.get("backbone_kwargs", {}).items()}
     model = ClassifierModel(meta["backbone"], n_classes=head.get("n_classes", 2), pretrained=False,
-                            hidden=head.get("hidden", 512), dropout=head.get("dropout", 0.3),
-                            **{k: tuple(v) if isinstance(v, list) else v for k, v in meta.get("backbone_kwargs", {}).items()})
+                            hidden=head.get("hidden", 512), dropout=head.get("dropout", 0.3), **backbone_kwargs)
     try: model.load_state_dict(torch.load(mf.file("model.pt"), map_location="cpu", weights_only=True))
     except Exception as e:
         raise ModelFolderError(f"not a model folder: {mf.file('model.pt')}: does not hold the weights of '{meta['backbone']}' "
