@@ -7,7 +7,7 @@ Docs: https://defect-twin.github.io/defect_twin/padim.html.md"""
 # %% ../nbs/06a_padim.ipynb #c586a864
 from __future__ import annotations
 import time, contextlib
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 from pathlib import Path
 from datetime import datetime, timezone
 import numpy as np
@@ -125,6 +125,9 @@ def inverse_cholesky(cov:torch.Tensor, # `(..., D, D)` symmetric positive defini
 # %% ../nbs/06a_padim.ipynb #09d37744
 class PaDiMScorer(nn.Module):
     "A fitted PaDiM as one module: embedding, channel subset, Mahalanobis distance per position, smoothed map, score = map max."
+    channels: torch.Tensor   # buffers (declared: `nn.Module.__getattr__` would type them `Tensor | Module`)
+    mean: torch.Tensor
+    inv_chol_t: torch.Tensor
     def __init__(self, embed:nn.Module|None, # `x -> BxCxhxw` embedding (`PaDiM.embedder`); None: features in
                  channels, # `(d,)` indices of the channels the Gaussians use
                  mean, # `(h*w, d)` per-position means
@@ -166,6 +169,7 @@ class PaDiMScorer(nn.Module):
 
     def forward(self, x:torch.Tensor):
         "`(score (B,), anomaly_map (B, H, W))` of a normalised `Bx3xHxW` batch."
+        if self.embed is None: raise RuntimeError("this PaDiMScorer has no embedding (embed=None): call `score_features` on features.")
         return self.score_features(self.embed(x), x.shape[-2:])
 
 # %% ../nbs/06a_padim.ipynb #8e9595b1
@@ -198,7 +202,7 @@ class PaDiM(Model):
             d = default_spec(backbone, image_size, resize=resize).to_dict()
             spec = PreprocessSpec.from_dict({**d, "interpolation": interpolation})
         self.spec = check_fixed_grid(spec)
-        self.device = get_device(device)
+        self.device = str(get_device(device))   # `Model.device` is a str (torch accepts it wherever a device goes)
         self.backbone, self.eps, self.seed, self.sigma = backbone, float(eps), int(seed), float(sigma)
         model = create_backbone(backbone, pretrained=pretrained, weights=weights)
         self.weights_source = getattr(model, "weights_source", "unknown")
@@ -209,18 +213,29 @@ class PaDiM(Model):
         self.embedder = PatchEmbedder(self.extractor, None, patch_size=patch_size, grid_stride=grid_stride).to(self.device).eval()
         self.channels = channel_subset(self.embedder.out_dim, n_features, seed)
         self.n_features = len(self.channels)
-        self.mean = self.inv_chol = self.grid = self.good_scores = self._scorer = None
-        self.threshold, self.fit_info, self.metrics = None, {}, {}
+        self.mean: torch.Tensor|None = None             # `(h*w, d)` per-position means (set by `fit` / `load`)
+        self.inv_chol: torch.Tensor|None = None         # `(h*w, d, d)` their `L⁻¹`
+        self.grid: tuple[int, ...]|None = None          # `(h, w)` of the feature grid
+        self.good_scores: dict[str, Any]|None = None    # good_scores.json
+        self._scorer: PaDiMScorer|None = None
+        self.threshold = None
+        self.fit_info: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
 
     def __repr__(self):
-        state = "not fitted" if self.mean is None else f"Gaussians on a {self.grid[0]}x{self.grid[1]} grid"
+        state = "not fitted" if self.grid is None else f"Gaussians on a {self.grid[0]}x{self.grid[1]} grid"
         return (f"PaDiM({self.backbone}, layers={self.layers}, d={self.n_features} of {self.embedder.out_dim}, "
                 f"input {self.spec.hw} ({self.spec.resize}), {state})")
 
     def scorer(self) -> PaDiMScorer:
         "The fitted model as one module (embedding, Gaussians, map, score): `predict` runs it, `export` traces it."
-        if self.mean is None: raise RuntimeError("This PaDiM is not fitted: call fit() or PaDiM.load() first.")
-        return PaDiMScorer(self.embedder, self.channels, self.mean, self.inv_chol, self.grid, self.sigma)
+        return PaDiMScorer(self.embedder, self.channels, *self._gaussians(), self.sigma)
+
+    def _gaussians(self) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+        "`(mean, inv_chol, grid)` of the fitted model; a `RuntimeError` before `fit` or `load`."
+        if self.mean is None or self.inv_chol is None or self.grid is None:
+            raise RuntimeError("This PaDiM is not fitted: call fit() or PaDiM.load() first.")
+        return self.mean, self.inv_chol, self.grid
 
 # %% ../nbs/06a_padim.ipynb #dc156a6a
 @patch
@@ -276,7 +291,8 @@ def fit(self:PaDiM, images_or_paths, # good images: paths, uint8 arrays, or a Da
     parts = [np.arange(N)] if calib is not None else np.array_split(np.random.default_rng(self.seed).permutation(N), folds)
     stats = [GaussianStats() for _ in parts]
     normal, n_views, chan = np.full(N, -np.inf), 0, self.channels.to(self.device)
-    cache, budget = [[] for _ in parts], float(cache_mb) * 2**20
+    cache: list[list|None] = [[] for _ in parts]
+    budget = float(cache_mb) * 2**20
     def score_into(sc, part, own, hw, fs):
         np.maximum.at(normal, part[own], sc.score_features(fs, hw)[0].cpu().numpy())
     for k, part in enumerate(parts):
@@ -286,18 +302,20 @@ def fit(self:PaDiM, images_or_paths, # good images: paths, uint8 arrays, or a Da
             fs = f.index_select(1, chan); del f
             stats[k].update(fs); n_views += len(own)
             if last: score_into(sc, part, own, hw, fs)
-            elif calib is None and cache[k] is not None:
+            elif calib is None and (kept := cache[k]) is not None:
                 budget -= fs.numel() * fs.element_size()
-                if budget >= 0: cache[k].append((own, hw, fs))
+                if budget >= 0: kept.append((own, hw, fs))
                 else: cache[k] = None                                         # over budget: this fold is embedded again
     t1 = time.perf_counter()
-    total = sum(stats)
+    total = cast(GaussianStats, sum(stats))                          # GaussianStats add (0 + stats is stats)
     self._set_gaussians(total)
+    grid = self._gaussians()[2]
     n_again = sum(len(p) for p, c in zip(parts[:-1], cache[:-1]) if c is None) if calib is None else 0
     if calib is None:
         for k, part in enumerate(parts[:-1]):                             # second look at the other folds
             sc = self._fold_scorer(total - stats[k])
-            looks = cache[k] if cache[k] is not None else (
+            kept = cache[k]
+            looks = kept if kept is not None else (
                 (own, hw, f.index_select(1, chan)) for own, hw, f in self._stream([items[i] for i in part], batch_size))
             for own, hw, fs in looks: score_into(sc, part, own, hw, fs)
             cache[k] = None
@@ -310,12 +328,12 @@ def fit(self:PaDiM, images_or_paths, # good images: paths, uint8 arrays, or a Da
     self.good_scores = dict(scores=[float(v) for v in normal], how=how)
     self.threshold = choose_threshold(normal, threshold_rule, how=how)
     t2 = time.perf_counter()
-    self.fit_info = dict(n_images=N, n_views=int(n_views), grid=list(self.grid), n_features=self.n_features,
+    self.fit_info = dict(n_images=N, n_views=int(n_views), grid=list(grid), n_features=self.n_features,
                          folds=folds if calib is None else None, n_embedded_again=n_again,
                          gaussian_seconds=t1 - t0, threshold_seconds=t2 - t1, fit_seconds=t2 - t0,
                          normal_score_mean=float(np.mean(normal)), normal_score_max=float(np.max(normal)),
                          n_normal_scores=len(normal))
-    _log.info(f"PaDiM Gaussians on a {self.grid[0]}x{self.grid[1]} grid, d={self.n_features}, from {N} images "
+    _log.info(f"PaDiM Gaussians on a {grid[0]}x{grid[1]} grid, d={self.n_features}, from {N} images "
               f"({n_views} views); threshold {self.threshold['value']:.4g} ({self.threshold['rule']}); fit {t2 - t0:.1f} s")
     return self
 
@@ -325,24 +343,26 @@ GAUSS_FILE = "gaussians.npz"
 @patch
 def save(self:PaDiM, path:str|Path) -> Path:
     "Write the model folder: model.json, preprocess.json, threshold.json, good_scores.json, metrics.json, gaussians.npz, backbone.pt."
-    if self.mean is None: raise RuntimeError("Nothing to save: this PaDiM is not fitted.")
+    thr = self.threshold
+    if self.mean is None or thr is None: raise RuntimeError("Nothing to save: this PaDiM is not fitted.")
+    mean, inv_chol, grid = self._gaussians()
     from defect_twin import __version__
     mf = ModelFolder(path)
     mf.write_json(mf.META, dict(
         kind="padim", name=f"padim-{self.backbone}", version=__version__, backbone=self.backbone,
         classes=["good", "defect"], layers=self.layers, n_features=self.n_features, embed_dim=self.embedder.out_dim,
         eps=self.eps, grid_stride=self.embedder.grid_stride, patch_size=self.embedder.patch_size,
-        input_size=list(self.spec.hw), grid=list(self.grid), sigma=self.sigma, seed=self.seed,
+        input_size=list(self.spec.hw), grid=list(grid), sigma=self.sigma, seed=self.seed,
         weights_source=self.weights_source, fit=self.fit_info, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         run_id=getattr(self, "run_id", None)))
     self.spec.save(mf.file(mf.SPEC))
-    mf.write_json(mf.THRESHOLD, self.threshold)
+    mf.write_json(mf.THRESHOLD, thr)
     if self.good_scores: mf.write_json(mf.GOOD_SCORES, self.good_scores)
-    mf.write_json(mf.METRICS, self.metrics or dict(split="train (cross-fit calibration)", threshold=self.threshold["value"],
+    mf.write_json(mf.METRICS, self.metrics or dict(split="train (cross-fit calibration)", threshold=thr["value"],
                                                    **{k: v for k, v in self.fit_info.items() if k.startswith("normal_")}))
     with open(mf.file(GAUSS_FILE), "wb") as fh:
-        np.savez(fh, channels=self.channels.cpu().numpy().astype(np.int64), mean=self.mean.cpu().numpy().astype(np.float32),
-                 inv_chol=self.inv_chol.cpu().numpy().astype(np.float32))
+        np.savez(fh, channels=self.channels.cpu().numpy().astype(np.int64), mean=mean.cpu().numpy().astype(np.float32),
+                 inv_chol=inv_chol.cpu().numpy().astype(np.float32))
     torch.save(self.extractor.state_dict(), mf.file(BACKBONE_FILE))
     return mf.path
 
@@ -380,9 +400,10 @@ def load(cls:PaDiM, path:str|Path, # a model folder written by `save`
     try: check_fixed_grid(spec)
     except ValueError as e: raise mf.bad(mf.SPEC, str(e)) from e
     try:
+        # `cls` is the class (fastcore's `@patch(cls_method=True)` needs the annotation `cls:PaDiM`)
         pm = cls(backbone=meta["backbone"], layers=meta["layers"], n_features=meta["n_features"], eps=meta["eps"],
                  pretrained=False, device=device, seed=meta["seed"], grid_stride=meta["grid_stride"],
-                 patch_size=meta.get("patch_size", 1), sigma=meta["sigma"], spec=spec)
+                 patch_size=meta.get("patch_size", 1), sigma=meta["sigma"], spec=spec)  # type: ignore[operator]
     except (KeyError, ValueError, TypeError) as e:
         raise mf.bad(mf.META, f"does not describe a PaDiM model ({type(e).__name__}: {e})") from e
     try: sd = torch.load(mf.file(BACKBONE_FILE), map_location="cpu", weights_only=True)
@@ -494,7 +515,10 @@ def train_padim(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (see 
         why = f"given: resize={resize}"
     pm = PaDiM(backbone=backbone, spec=spec, n_features=n_features, seed=seed, **kwargs)
     pm.fit(train, threshold_rule=threshold_rule, folds=folds)
-    if review is not None: pm.threshold = choose_threshold(pm.good_scores["scores"], threshold_rule, review=review, how=pm.good_scores["how"])
+    if review is not None:
+        good = pm.good_scores
+        if good is None: raise RuntimeError("PaDiM.fit left no good scores to choose the review band from.")
+        pm.threshold = choose_threshold(good["scores"], threshold_rule, review=review, how=good["how"])
     out = pm.save(out_dir)
     mf = ModelFolder(out)
     mf.write_json(mf.META, {**mf.meta, "data": str(data_path), "preprocess_choice": why})
