@@ -7,7 +7,7 @@ Docs: https://defect-twin.github.io/defect_twin/patchcore.html.md"""
 # %% ../nbs/06_patchcore.ipynb #c03d8984
 from __future__ import annotations
 import time, math, contextlib
-from typing import ClassVar
+from typing import Any, ClassVar
 from pathlib import Path
 from datetime import datetime, timezone
 import numpy as np
@@ -95,12 +95,12 @@ def greedy_coreset(z:torch.Tensor, # `NxD` (projected) features
         c = min(cand + 1, N)
         vals, idx = torch.topk(mind, c)
         tau = float(vals[-1]) if c < N else -1.0       # no point outside the candidates is farther than tau
-        cidx, cm = (idx[:-1], vals[:-1]) if c < N else (idx, vals)
+        cidx, cm_t = (idx[:-1], vals[:-1]) if c < N else (idx, vals)
         zc = z[cidx]; csq = zsq[cidx]
         dc = _sq_to(zc, csq, zc, csq).cpu().numpy()
-        cm = cm.cpu().numpy().copy()
+        cm = cm_t.cpu().numpy().copy()
         stop = n if cells is not None or not n_cells else min(n, n_cells)   # regroup as soon as n_cells are picked
-        picked = []
+        picked: list[int] = []
         while len(sel) + len(picked) < stop:
             j = int(cm.argmax())
             if cm[j] < tau or cm[j] <= 0: break
@@ -210,6 +210,9 @@ def anomaly_maps(grid:torch.Tensor, # `Bxhxw` patch distances
 # %% ../nbs/06_patchcore.ipynb #489f9c11
 class PatchCoreScorer(nn.Module):
     "A fitted PatchCore as one module: embedding, nearest bank patches, Eq. 7 image score, smoothed map at the input's size."
+    bank: torch.Tensor   # buffers (declared: `nn.Module.__getattr__` would type them `Tensor | Module`)
+    bank_sq: torch.Tensor
+    bank_t_neg2: torch.Tensor
     def __init__(self, embed:nn.Module|None, # `x -> BxDxhxw` patch embedding (`PatchCore.embedder`); None: features in
                  bank, # `MxD` float32 memory bank
                  num_neighbors:int=9, # `b` in Eq. 7 (1: plain maximum)
@@ -257,6 +260,7 @@ class PatchCoreScorer(nn.Module):
 
     def forward(self, x:torch.Tensor):
         "`(score (B,), anomaly_map (B, H, W))` of a normalised `Bx3xHxW` batch."
+        if self.embed is None: raise RuntimeError("this PatchCoreScorer has no embedding (embed=None): call `score_features` on features.")
         score, dist = self.score_features(self.embed(x))
         return score, anomaly_maps(dist, x.shape[-2:], self.sigma)
 
@@ -301,7 +305,7 @@ class PatchCore(Model):
                 ):
         if not 0 < coreset_ratio <= 1: raise ValueError(f"coreset_ratio must lie in (0, 1], got {coreset_ratio}.")
         if int(num_neighbors) < 1: raise ValueError(f"num_neighbors must be >= 1, got {num_neighbors}.")
-        self.device = get_device(device)
+        self.device = str(get_device(device))   # `Model.device` is a str (torch accepts it wherever a device goes)
         self.backbone, self.coreset_ratio, self.num_neighbors = backbone, float(coreset_ratio), int(num_neighbors)
         self.projection_dim, self.seed, self.sigma = projection_dim, int(seed), float(sigma)
         if spec is None:
@@ -316,8 +320,13 @@ class PatchCore(Model):
         if grid_stride is not None and grid_stride not in self.extractor.strides: grid_stride = None
         self.embedder = PatchEmbedder(self.extractor, feature_dim, grid_stride=grid_stride).to(self.device).eval()
         self.feature_dim = self.embedder.out_dim
-        self.bank = self.grid = self.good_scores = self._scorer = None
-        self.threshold, self.fit_info, self.metrics = None, {}, {}
+        self.bank: torch.Tensor|None = None             # `MxD` memory bank (set by `fit` / `load`)
+        self.grid: tuple[int, ...]|None = None          # `(h, w)` of the patch grid
+        self.good_scores: dict[str, Any]|None = None    # good_scores.json
+        self._scorer: PatchCoreScorer|None = None
+        self.threshold = None
+        self.fit_info: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
 
     def __repr__(self):
         state = "not fitted" if self.bank is None else f"bank {tuple(self.bank.shape)}"
@@ -422,7 +431,7 @@ def fit(self:PatchCore, images_or_paths, # good images: paths, uint8 arrays, or 
     t1 = time.perf_counter()
     shapes = [tuple(f.shape[-2:]) for f in feats]
     flat = _flat(feats); del feats                                     # one copy of the patches from here on
-    cs = {}
+    cs: dict[str, Any] = {}
     self.bank, self._scorer = self._coreset(flat, cs), None
     self.grid, n_patches = shapes[0], len(flat)
     t2 = time.perf_counter()
@@ -453,22 +462,23 @@ BANK_FILE, BACKBONE_FILE = "memory_bank.npy", "backbone.pt"
 @patch
 def save(self:PatchCore, path:str|Path) -> Path:
     "Write the model folder: model.json, preprocess.json, threshold.json, good_scores.json, metrics.json, memory_bank.npy, backbone.pt."
-    if self.bank is None: raise RuntimeError("Nothing to save: this PatchCore is not fitted.")
+    grid, thr = self.grid, self.threshold
+    if self.bank is None or grid is None or thr is None: raise RuntimeError("Nothing to save: this PatchCore is not fitted.")
     from defect_twin import __version__
     mf = ModelFolder(path)
     mf.write_json(mf.META, dict(
         kind="patchcore", name=f"patchcore-{self.backbone}", version=__version__, backbone=self.backbone,
         classes=["good", "defect"], layers=self.layers, feature_dim=self.feature_dim,
         pooled_feature_dim=self.embedder.feature_dim, grid_stride=self.embedder.grid_stride, input_size=list(self.spec.hw),
-        grid=list(self.grid),
+        grid=list(grid),
         coreset_ratio=self.coreset_ratio, num_neighbors=self.num_neighbors, projection_dim=self.projection_dim,
         sigma=self.sigma, seed=self.seed, bank_size=len(self.bank), weights_source=self.weights_source,
         fit=self.fit_info, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         run_id=getattr(self, "run_id", None)))
     self.spec.save(mf.file(mf.SPEC))
-    mf.write_json(mf.THRESHOLD, self.threshold)
+    mf.write_json(mf.THRESHOLD, thr)
     if self.good_scores: mf.write_json(mf.GOOD_SCORES, self.good_scores)
-    mf.write_json(mf.METRICS, self.metrics or dict(split="train (cross-fit calibration)", threshold=self.threshold["value"],
+    mf.write_json(mf.METRICS, self.metrics or dict(split="train (cross-fit calibration)", threshold=thr["value"],
                                                    **{k: v for k, v in self.fit_info.items() if k.startswith("normal_")}))
     np.save(mf.file(BANK_FILE), self.bank.cpu().numpy().astype(np.float32))
     torch.save(self.extractor.state_dict(), mf.file(BACKBONE_FILE))
@@ -482,10 +492,11 @@ def load(cls:PatchCore, path:str|Path, # a model folder written by `save`
     meta = mf.check(mf.SPEC, mf.THRESHOLD, BANK_FILE, BACKBONE_FILE, kind="patchcore")
     spec = mf.spec
     try:
+        # `cls` is the class (fastcore's `@patch(cls_method=True)` needs the annotation `cls:PatchCore`)
         pc = cls(backbone=meta["backbone"], layers=meta["layers"], pretrained=False, device=device, spec=spec,
                  coreset_ratio=meta["coreset_ratio"], num_neighbors=meta["num_neighbors"], seed=meta["seed"],
                  projection_dim=meta["projection_dim"], feature_dim=meta.get("pooled_feature_dim"), sigma=meta["sigma"],
-                 grid_stride=meta["grid_stride"])
+                 grid_stride=meta["grid_stride"])  # type: ignore[operator]
     except (KeyError, ValueError, TypeError) as e:
         raise ModelFolderError(f"not a model folder: {mf.file(mf.META)}: does not describe a PatchCore model ({e})") from e
     try: sd = torch.load(mf.file(BACKBONE_FILE), map_location="cpu", weights_only=True)
@@ -588,19 +599,22 @@ def train_patchcore(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (
         spec, why = choose_spec([(i.height, i.width) for i in infos], [i.mode for i in infos], side, **base, **tile_kw)
         _log.info(f"preprocessing chosen: {why}")
     else:
-        size = image_size if not isinstance(image_size, int) else ([image_size, 4 * image_size] if resize == "short_side" else image_size)
+        size: list[int] = (list(image_size) if not isinstance(image_size, int) else
+                           [image_size, 4 * image_size] if resize == "short_side" else [image_size, image_size])
         if resize == "scale":
             if "scale" not in tile_kw:             # the factor that brings the median short side to image_size
                 shorts = [min(i.height, i.width) for i in (probe_image(p) for p in train.path)]
                 tile_kw["scale"] = round(min(image_size if isinstance(image_size, int) else min(image_size), 10**6) / float(np.median(shorts)), 4)
-            size = [8192, 8192] if isinstance(image_size, int) else image_size
+            size = [8192, 8192] if isinstance(image_size, int) else list(image_size)
         spec, why = PreprocessSpec(size=size, resize=resize, **base, **tile_kw), f"given: resize={resize}"
     pc = PatchCore(backbone=backbone, spec=spec, coreset_ratio=cfg.coreset_ratio, seed=seed, layers=cfg.layers,
                    num_neighbors=cfg.num_neighbors, projection_dim=cfg.projection_dim, feature_dim=cfg.feature_dim,
                    grid_stride=cfg.grid_stride, sigma=cfg.sigma, weights=cfg.weights, **kwargs)
     pc.fit(train, threshold_rule=cfg.threshold_rule, folds=cfg.folds)
     if cfg.review is not None:
-        pc.threshold = choose_threshold(pc.good_scores["scores"], cfg.threshold_rule, review=cfg.review, how=pc.good_scores["how"])
+        good = pc.good_scores
+        if good is None: raise RuntimeError("PatchCore.fit left no good scores to choose the review band from.")
+        pc.threshold = choose_threshold(good["scores"], cfg.threshold_rule, review=cfg.review, how=good["how"])
     out = pc.save(out_dir)
     mf = ModelFolder(out)
     mf.write_json(mf.META, {**mf.meta, "data": str(data_path), "preprocess_choice": why})
