@@ -8,6 +8,7 @@ Docs: https://defect-twin.github.io/defect_twin/export.html.md"""
 from __future__ import annotations
 import json, time, tempfile, contextlib, io, os
 from pathlib import Path
+from typing import Any
 import numpy as np
 import torch
 from torch import nn
@@ -46,13 +47,13 @@ def load_for_export(model_dir) -> tuple[nn.Module, "Model"]:
 def _export_graph(module:nn.Module, x:torch.Tensor, path:Path, opset:int, dynamic_batch:bool, dynamo:bool,
                   output_names:list, dynamic_hw:bool=False) -> dict:
     "Run torch.onnx.export (dynamo, else TorchScript with the reason logged); free batch (and H/W) axes; how it was exported."
-    kw = dict(input_names=[INPUT_NAME], output_names=output_names, opset_version=opset)
+    kw: dict[str, Any] = dict(input_names=[INPUT_NAME], output_names=output_names, opset_version=opset)
     info = dict(exporter="dynamo" if dynamo else "torchscript", opset=opset, fallback_reason=None, dynamic_hw=dynamic_hw)
     if dynamo:
         try:
-            ds = {0: torch.export.Dim("batch", min=1, max=1024)} if dynamic_batch else {}
-            if dynamic_hw: ds.update({2: 32 * torch.export.Dim("h32", min=2, max=256), 3: 32 * torch.export.Dim("w32", min=2, max=256)})
-            ds = {"x": ds} if ds else None
+            dims: dict[int, Any] = {0: torch.export.Dim("batch", min=1, max=1024)} if dynamic_batch else {}
+            if dynamic_hw: dims.update({2: 32 * torch.export.Dim("h32", min=2, max=256), 3: 32 * torch.export.Dim("w32", min=2, max=256)})
+            ds = {"x": dims} if dims else None
             with contextlib.redirect_stdout(io.StringIO()):
                 torch.onnx.export(module, (x,), str(path), dynamo=True, dynamic_shapes=ds, external_data=False, **kw)
             return info
@@ -131,7 +132,9 @@ def check_parity(module:nn.Module, # the exported PyTorch module (returns `(scor
     images = parity_images(5) if images is None else images
     sess = _ort_session(onnx_path)
     names = [o.name for o in sess.get_outputs()]
-    ref, full, one = {}, {}, {}
+    ref: dict[str, list[np.ndarray]] = {}
+    full: dict[str, list[np.ndarray]] = {}
+    one: dict[str, list[np.ndarray]] = {}
     for x in parity_inputs(spec, images):
         r, f = _run_torch(module, x, names), _run_ort(sess, x)
         o = [_run_ort(sess, x[i:i + 1]) for i in range(len(x))]
@@ -166,7 +169,7 @@ def source_hashes(folder:ModelFolder, # the model folder
                  ) -> dict:
     "SHA-256 of the files a graph is built from, by file name (the engine compares them before serving)."
     import hashlib
-    names = files if files is not None else [folder.SPEC, *model_class(folder.meta.get("kind")).weight_files]
+    names = files if files is not None else [folder.SPEC, *model_class(folder.meta.get("kind", "")).weight_files]
     return {n: hashlib.sha256(folder.file(n).read_bytes()).hexdigest() for n in names if folder.file(n).is_file()}
 
 def export_onnx(model_dir, # model folder with model.json, preprocess.json, threshold.json and weights
@@ -181,7 +184,7 @@ def export_onnx(model_dir, # model folder with model.json, preprocess.json, thre
     mf = ModelFolder(model_dir)
     meta = mf.check(mf.SPEC, mf.THRESHOLD)
     spec, thr = mf.spec, mf.threshold_value
-    outs = list(model_class(meta.get("kind")).outputs)
+    outs = list(model_class(meta["kind"]).outputs)   # `check` validated the kind
     if module is None:
         module, model = load_for_export(model_dir)
         outs = list(model.outputs)
@@ -285,7 +288,7 @@ def quantize_variant(model_dir, # model folder holding model.onnx (fp32)
     meta = mf.check(mf.ONNX, mf.SPEC)
     if variant not in VARIANT_FILES or variant == "fp32":
         raise ValueError(f"Unknown variant '{variant}'; use one of {[v for v in VARIANT_FILES if v != 'fp32']}.")
-    src, out, cls = mf.file(mf.ONNX), mf.file(VARIANT_FILES[variant]), model_class(meta.get("kind"))
+    src, out, cls = mf.file(mf.ONNX), mf.file(VARIANT_FILES[variant]), model_class(meta["kind"])
     if variant == "fp16" and cls.no_fp16: raise ExportError(cls.no_fp16)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -295,7 +298,7 @@ def quantize_variant(model_dir, # model folder holding model.onnx (fp32)
             except Exception as e:   # ORT's symbolic shape inference does not follow every graph (PatchCore's gathers)
                 log.info(f"quant_pre_process: symbolic shape inference failed ({type(e).__name__}); using ONNX shape inference only")
                 quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        plan = _int8_plan(onnx.load(str(pre)), cls, variant) if variant != "fp16" else None
+        plan: dict[str, Any] = _int8_plan(onnx.load(str(pre)), cls, variant) if variant != "fp16" else {}
         if variant == "int8-dynamic":   # ORT's ConvInteger takes only uint8 weights (the anomaly models' convolutions)
             d = cls.int8[variant]
             quantize_dynamic(str(pre), str(out), weight_type=getattr(QuantType, d["weight"]), per_channel=d["per_channel"], **plan)
@@ -368,7 +371,7 @@ def select_variant(model_dir, # exported model folder
     mf = ModelFolder(model_dir)
     mf.check(mf.ONNX, mf.SPEC, mf.THRESHOLD)
     variants = ["fp32"] + [v for v in variants if v != "fp32"]
-    if "fp16" in variants and (why := model_class(mf.meta.get("kind")).no_fp16):
+    if "fp16" in variants and (why := model_class(mf.meta["kind"]).no_fp16):
         log.info(f"select_variant: skipping fp16 ({why})")
         variants.remove("fp16")
     for v in variants[1:]:
