@@ -6,12 +6,12 @@ Docs: https://defect-twin.github.io/defect_twin/cli.html.md"""
 
 # %% ../nbs/14_cli.ipynb #7dfb74f6
 from __future__ import annotations
-import argparse, sys, json, re, difflib, importlib
+import argparse, sys, json, re, difflib, importlib, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['CONFIG_FLAGS', 'HANDLERS', 'CLIFormatter', 'CLIParser', 'add_config_flags', 'config_from_args', 'build_parser',
-           'parse', 'main']
+__all__ = ['CONFIG_FLAGS', 'HANDLERS', 'CLIFormatter', 'CLIParser', 'add_config_flags', 'config_from_args', 'add_tracking_flags',
+           'track_training', 'build_parser', 'parse', 'main']
 
 # %% ../nbs/14_cli.ipynb #289a60bc
 class CLIFormatter(argparse.RawDescriptionHelpFormatter):
@@ -130,6 +130,41 @@ def config_from_args(a:argparse.Namespace, # parsed `train KIND` arguments
         src = flag_of[key] if key in given else f"`{key}:` in --config {a.config}"
         raise ValueError(f"{src}: {msg}") from None
 
+# %% ../nbs/14_cli.ipynb #trk00002
+def add_tracking_flags(p:argparse.ArgumentParser, # a `train KIND` parser
+                      ) -> argparse.ArgumentParser:
+    "Add `--no-track`, `--tracking-uri` and `--register NAME` to a train command."
+    g = p.add_argument_group("tracking (MLflow)")
+    g.add_argument("--no-track", dest="track", action="store_false", help="do not log the training to MLflow")
+    g.add_argument("--tracking-uri", default=None, help="MLflow server or store; default $MLFLOW_TRACKING_URI, else mlflow.db here")
+    g.add_argument("--register", default=None, metavar="NAME", help="export to ONNX and register the model under NAME")
+    return p
+
+def track_training(model_dir, # the trained model folder
+                   data, # what it was trained on (as given to the train function)
+                   params:dict, # the effective training settings
+                   start_time:float, # `time.time()` when training began
+                   tracking_uri:str|None=None, register:str|None=None, name:str="train") -> dict:
+    "Log a finished training as an MLflow run (settings, data set, model folder; exported and registered with `register`); return its ids."
+    from defect_twin.tracking import start_run
+    from defect_twin.datasets import load_index
+    if register:
+        from defect_twin.export import export_onnx
+        export_onnx(model_dir)
+    try:
+        with start_run(name, params=params, tracking_uri=tracking_uri, start_time=start_time,
+                       tags={"defect_twin.command": "train"}) as t:
+            if not hasattr(data, "columns"): t.log_dataset(load_index(data), str(data))
+            info = t.log_model_folder(model_dir, registered_model_name=register)
+    except Exception as e:           # the model folder is written: say where, and fail only if registering was asked for
+        msg = f"the model is saved in {model_dir}, but tracking it failed ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
+        if register: raise RuntimeError(msg + f"; it is not registered as {register}") from e
+        print(f"warning: {msg}", file=sys.stderr); return dict(run_id=None, uri=None, registered=None)
+    where = f"run {t.run_id} at {t.uri}" + (f" (fell back: {t.fallback_reason})" if t.fell_back else "")
+    print(f"tracked: {where}" + (f"; registered as models:/{register}/{info.registered_model_version}" if register and info else ""),
+          file=sys.stderr)
+    return dict(run_id=t.run_id, uri=t.uri, registered=getattr(info, "registered_model_version", None) if register else None)
+
 # %% ../nbs/14_cli.ipynb #66d6c786
 def _cmd(sub, name:str, help:str, examples:list[str], description:str|None=None, usage:str|None=None):
     "A subcommand parser: its one-line help, a description, an examples epilog, `--debug`, and itself as the error reporter."
@@ -203,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         tp.add_argument("--abnormal-dir", nargs="+", default=None, help="class-folder data: defect folders (default: all others)")
         tp.add_argument("--mask-dir", default=None, help="class-folder data: the folder of masks")
         tp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="where to compute")
+        add_tracking_flags(tp)
         add_config_flags(tp, kind)
     tc = _cmd(t, "classifier", "fastai classifier (synthetic defects or supervised)",
               ["defect-twin train classifier --data sample --out models/cls",
@@ -219,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--seed", type=int, default=42, help="seed of the split and the training")
     tc.add_argument("--bs", type=int, default=16, help="batch size (per process with --distributed)")
     tc.add_argument("--distributed", action="store_true", help="one process per GPU under `accelerate launch`")
+    add_tracking_flags(tc)
 
     e = _cmd(sub, "evaluate", "metrics and figures of a model folder on a test split",
              ["defect-twin evaluate models/pc --data sample --out eval", "defect-twin evaluate models/pc --data mvtec:bottle --out eval"])
@@ -340,7 +377,8 @@ def _train(a):
     if a.kind == "classifier":
         from defect_twin.classifier import train_classifier_cli
         train_classifier_cli(a.data, backbone=a.backbone, mode=a.mode, epochs=a.epochs, freeze_epochs=a.freeze_epochs,
-                             out=a.out, image_size=a.image_size, seed=a.seed, bs=a.bs, distributed=a.distributed)
+                             out=a.out, image_size=a.image_size, seed=a.seed, bs=a.bs, distributed=a.distributed,
+                             track=a.track, tracking_uri=a.tracking_uri, register=a.register)
         return
     cfg = config_from_args(a, a.kind)
     if a.print_config:
@@ -351,7 +389,10 @@ def _train(a):
     from defect_twin.core import ModelFolder
     if a.kind == "patchcore": from defect_twin.patchcore import train_patchcore as train
     else: from defect_twin.padim import train_padim as train
-    md = train(_class_folder_data(a), out_dir=a.out, config=cfg, device=a.device)
+    if a.register and not a.track: a._parser.error("--register logs the model to MLflow: drop --no-track")
+    t0, data = time.time(), _class_folder_data(a)
+    md = train(data, out_dir=a.out, config=cfg, device=a.device)
+    if a.track: track_training(md, data, cfg.to_dict(), t0, a.tracking_uri, a.register, f"train-{a.kind}")
     m = ModelFolder(md).metrics
     print(json.dumps(dict(model_dir=str(md), config=str(ModelFolder(md).file(ModelFolder.CONFIG)),
                           **{k: m[k] for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max", "threshold") if k in m}), indent=2))

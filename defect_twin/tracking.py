@@ -450,7 +450,7 @@ def _flat_numbers(d:dict, prefix:str="") -> dict:
         elif isinstance(v, (int, float)) and not isinstance(v, bool): out[f"{prefix}{k}"] = v
     return out
 
-SETTINGS = ("aupro_fpr_limit", "threshold", "seed", "coreset_ratio")   # numbers in metrics.json that are settings, not results
+SETTINGS = ("aupro_fpr_limit", "threshold")   # numbers in metrics.json that are settings of the evaluation, not results
 
 @patch
 def log_model_folder(self:Tracker, model_dir:str|Path, # a model folder (see `core.ModelFolder`)
@@ -464,10 +464,10 @@ def log_model_folder(self:Tracker, model_dir:str|Path, # a model folder (see `co
     nums = _flat_numbers(mf.metrics)
     is_setting = lambda k: k.rsplit(".", 1)[-1] in SETTINGS or k.endswith("_limit")
     if any(not is_setting(k) for k in nums): self.log_metrics({k: v for k, v in nums.items() if not is_setting(k)})
-    params = {k: v for k, v in nums.items() if is_setting(k)}
-    if (mf.path/ModelFolder.THRESHOLD).exists():
+    params = {f"eval.{k}": v for k, v in nums.items() if is_setting(k)}
+    if (mf.path/ModelFolder.THRESHOLD).exists():     # the operating point (training configs name only the rule that chose it)
         thr = mf.threshold
-        params.update(threshold=thr.get("value"), **{f"threshold_{k}": thr[k] for k in ("rule", "review_low") if thr.get(k) is not None})
+        params.update(threshold=thr.get("value"), **{f"threshold.{k}": thr[k] for k in ("rule", "review_low") if thr.get(k) is not None})
     if params: self.log_params(params)
     self.log_artifact(mf.path, artifact_path)
     if not mf.file(ModelFolder.ONNX).exists(): return None
