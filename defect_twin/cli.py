@@ -7,6 +7,7 @@ Docs: https://defect-twin.github.io/defect_twin/cli.html.md"""
 # %% ../nbs/14_cli.ipynb #7dfb74f6
 from __future__ import annotations
 import argparse, sys, json, re, difflib, importlib, time
+from typing import Any
 from pathlib import Path
 
 # %% auto #0
@@ -61,7 +62,7 @@ def _layer(s:str):
     "A stage index or a stage name."
     return int(s) if s.lstrip("-").isdigit() else s
 
-_SHARED = [  # flag, config key, argparse keywords, help, what None means
+_SHARED: list[tuple[str, str, dict[str, Any], str, str|None]] = [  # flag, config key, argparse keywords, help, what None means
     ("--backbone", "backbone", {}, "timm backbone", None),
     ("--layers", "layers", dict(nargs="+", type=_layer, metavar="L"), "backbone stages, indices or names", "the stride-4, -8 and -16 stages"),
     ("--image-size", "image_size", dict(nargs="+", type=int, metavar="N"),
@@ -79,7 +80,7 @@ _SHARED = [  # flag, config key, argparse keywords, help, what None means
     ("--seed", "seed", dict(type=int), "seed of the split, the subsampling and the folds", None),
     ("--weights", "weights", {}, "local backbone state dict instead of downloading timm's weights", "timm's pretrained weights"),
 ]
-CONFIG_FLAGS = {  # kind: (module, config class, resize modes, own flags, help texts that differ from _SHARED's)
+CONFIG_FLAGS: dict[str, tuple[str, str, list[str], list[tuple[str, str, dict[str, Any], str, str|None]], dict[str, str]]] = {  # kind: (module, config class, resize modes, own flags, help texts that differ from _SHARED's)
     "patchcore": ("defect_twin.patchcore", "PatchCoreConfig", ["auto", "resize", "letterbox", "center_crop", "short_side", "scale", "tile"], [
         ("--coreset-ratio", "coreset_ratio", dict(type=float), "share of the training patches kept in the memory bank", None),
         ("--num-neighbors", "num_neighbors", dict(type=int), "bank neighbours that reweight the image score (1: plain maximum)", None),

@@ -8,7 +8,7 @@ Docs: https://defect-twin.github.io/defect_twin/runs.html.md"""
 from __future__ import annotations
 import json, time, datetime, re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from pathlib import Path
 from .core import ConfigMixin, get_logger, sample_path, mvtec_path, PKG_DIR, KINDS
 if TYPE_CHECKING: import pandas as pd   # imported where used
@@ -37,7 +37,7 @@ def spec_path(spec:str|Path) -> Path:
     raise FileNotFoundError(f"Run spec not found: {spec}. Give a YAML file or one of the packaged specs {sorted(known)}.")
 
 # %% ../nbs/13_runs.ipynb #7bacf5c6
-STAGES = {  # stage name -> pipeline notebook (nbs/tutorials/); `train` per model kind
+STAGES: dict[str, str|dict[str, str]] = {  # stage name -> pipeline notebook (nbs/tutorials/); `train` per model kind
     "exploration": "exploration.ipynb",
     "train": {"patchcore": "patchcore.ipynb", "classifier": "classifier.ipynb", "padim": "padim.ipynb"},
     "export": "export.ipynb",
@@ -101,7 +101,7 @@ class StageFailed(RuntimeError):
 def pipeline_dir() -> Path:
     "Folder of the pipeline notebooks: `nbs/tutorials` of a source checkout, else the copies shipped in the package."
     for p in (PKG_DIR.parent/"nbs"/"tutorials", PKG_DIR/"pipelines"):
-        if p.is_dir() and (p/STAGES["export"]).exists(): return p
+        if p.is_dir() and (p/stage_notebook("export", "")).exists(): return p
     raise FileNotFoundError(f"Pipeline notebooks not found in {PKG_DIR.parent/'nbs'/'tutorials'} or {PKG_DIR/'pipelines'}: "
                             "the installed package is incomplete (reinstall defect_twin).")
 
@@ -222,7 +222,7 @@ def run_pipeline(spec:RunSpec|str|Path|None=None, # a RunSpec, a YAML path, a pa
     spec.save(run_dir/"spec.yaml")
     params, nbs = stage_params(spec, run_dir.resolve()), pipeline_dir()
     t_start = time.time()
-    record = dict(spec=spec.to_dict(), status="running", stages={}, started=datetime.datetime.now().isoformat(timespec="seconds"),
+    record: dict[str, Any] = dict(spec=spec.to_dict(), status="running", stages={}, started=datetime.datetime.now().isoformat(timespec="seconds"),
                   started_ts=round(t_start, 3))
     for i, stage in enumerate(spec.stages, 1):
         log.info(f"[{i}/{len(spec.stages)}] {stage} ...")
