@@ -10,7 +10,7 @@ import asyncio, base64, hmac, io, ipaddress, math, os, re, struct, time, warning
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Any, Literal
 import numpy as np
 import cv2
 from PIL import Image
@@ -160,7 +160,9 @@ class MicroBatcher:
                  pool:ThreadPoolExecutor, # threads to run `predict` on
                  max_batch:int=8, wait_ms:float=2.0, workers:int=2):
         self.predict, self.pool, self.max_batch, self.wait, self.workers = predict, pool, int(max_batch), wait_ms / 1e3, int(workers)
-        self.batch_sizes, self._task, self._running = [], None, set()
+        self.batch_sizes: list[int] = []
+        self._task: asyncio.Task|None = None
+        self._running: set[asyncio.Task] = set()
 
     async def start(self):
         "Start the collecting task on the running event loop."
@@ -220,7 +222,7 @@ class Admission:
         self.max_queue, self.max_pixels, self.timeout, self.large_slots = int(max_queue), int(max_pixels), float(timeout_s), int(large_slots)
         self.pending = self.inflight = self.large = 0
         self.rejected = {429: 0, 503: 0}
-        self._cond = None
+        self._cond: asyncio.Condition|None = None   # made on first use, on the running loop
 
     def _fits(self, pixels, large) -> bool:
         return self.inflight + pixels <= self.max_pixels and (not large or self.large < self.large_slots)
@@ -271,12 +273,21 @@ class Service:
     def __init__(self, config:ServiceConfig, engine:Engine|None=None, model_dir=None):
         if engine is None and model_dir is None: raise ValueError("create_app needs a model folder or an Engine.")
         self.config, self.engine, self.model_dir = config, engine, model_dir
-        self.error, self.pool, self.batcher, self.started = None, None, None, time.time()
-        self.decode_pool = self.bulk_pool = None
+        self.error: str|None = None
+        self.pool: ThreadPoolExecutor|None = None
+        self.batcher: MicroBatcher|None = None
+        self.started = time.time()
+        self.decode_pool: ThreadPoolExecutor|None = None
+        self.bulk_pool: ThreadPoolExecutor|None = None
         self.admission = Admission(config.max_queue, config.max_inflight_pixels, config.queue_timeout_s)
 
     @property
     def ready(self) -> bool: return self.engine is not None
+
+    def _ready_engine(self) -> Engine:
+        "The engine; a `RuntimeError` while the model is not loaded."
+        if self.engine is None: raise RuntimeError("the model is not loaded")
+        return self.engine
 
     def _load(self): return load_engine(self.model_dir, self.config)
 
@@ -310,7 +321,7 @@ class Service:
         for p in (self.pool, self.decode_pool, self.bulk_pool):
             if p: p.shutdown(wait=False, cancel_futures=True)
 
-    def _predict(self, imgs:list) -> list[Prediction]: return self.engine.predict(imgs)
+    def _predict(self, imgs:list) -> list[Prediction]: return self._ready_engine().predict(imgs)
 
     def _decode(self, buf:bytes, name:str|None):
         t0 = time.perf_counter()
@@ -366,11 +377,11 @@ async def infer(self:Service, items:list, heatmap:bool=False) -> list[dict]:
         items = [(await _body(d), n) for d, n in items]
         pairs = await self._work(items, large)
         for (_, p), (_, n) in zip(pairs, items): check_prediction(p, n)
-        overlays = [None] * len(pairs)
+        overlays: list[str|None] = [None] * len(pairs)
         if heatmap:
             loop, pool = asyncio.get_running_loop(), self.bulk_pool if large else self.pool
             mk = lambda im, p: png_base64(heatmap_overlay(im, p.heatmap, p.threshold, self.config.overlay_max_side)) if p.heatmap is not None else None
-            overlays = await asyncio.gather(*[loop.run_in_executor(pool, mk, im, p) for im, p in pairs])
+            overlays = list(await asyncio.gather(*[loop.run_in_executor(pool, mk, im, p) for im, p in pairs]))
     server_ms, wait_ms = (time.perf_counter() - t0) * 1e3, (t1 - t0) * 1e3
     return [self.answer(im, p, name, ov, server_ms, wait_ms) for (im, p), (_, name), ov in zip(pairs, items, overlays)]
 
@@ -388,7 +399,7 @@ async def _work(self:Service, items:list, large:bool) -> list:
 @patch
 def answer(self:Service, img, p:Prediction, name, overlay, server_ms, wait_ms=0.0) -> dict:
     "The JSON answer for one image."
-    m = self.engine.meta
+    m = self._ready_engine().meta
     return dict(filename=name, label=p.label, verdict=getattr(p, "verdict", p.label) or p.label,
                 review_low=getattr(p, "review_low", None), is_defect=p.label == "defect", score=float(p.score),
                 threshold=float(p.threshold), width=int(img.shape[1]), height=int(img.shape[0]),
@@ -410,7 +421,7 @@ def json_safe(o):
 @patch
 def model_info(self:Service) -> dict:
     "Model, spec, threshold, metrics and service settings as one JSON-ready dict."
-    e, c, a = self.engine, self.config, self.admission
+    e, c, a = self._ready_engine(), self.config, self.admission
     return json_safe(dict(name=e.meta.get("name"), version=str(e.meta.get("version")) if e.meta.get("version") is not None else None,
                 kind=e.kind, backbone=e.meta.get("backbone"), classes=e.meta.get("classes"),
                 preprocess=e.spec.to_dict(), threshold=e.folder.threshold, metrics=e.folder.metrics,
@@ -465,7 +476,7 @@ class Problem(BaseModel):
     "An error: `detail` says what was wrong."
     detail: str|list
 
-ERRORS = {s: {"model": Problem, "description": d} for s, d in {
+ERRORS: dict[int|str, dict[str, Any]] = {s: {"model": Problem, "description": d} for s, d in {
     400: "malformed request", 401: "API key missing", 403: "API key not valid", 408: "request body too slow",
     413: "file, request or image (pixels) too large", 415: "not a supported image format",
     422: "not a usable image, or a missing/invalid field", 429: "too many requests in the service; retry shortly",
@@ -486,8 +497,8 @@ PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 DOCS_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
             "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'; font-src 'self' data:")
 
-async def _send_json(scope, send, status:int, detail:str, headers:dict|None=None):
-    await JSONResponse({"detail": detail}, status_code=status, headers=headers)(scope, None, send)
+async def _send_json(scope, receive, send, status:int, detail:str, headers:dict|None=None):
+    await JSONResponse({"detail": detail}, status_code=status, headers=headers)(scope, receive, send)
 
 class RequestGuard:
     "ASGI middleware: API key, body size before and while it streams, body deadline, `Connection: close` on early answers."
@@ -546,16 +557,16 @@ class RequestGuard:
         if self._key is not None and not self.public(scope["path"]):
             given = self.given_key(scope, h)
             if not given:
-                return await _send_json(scope, send_, 401, "this service needs an API key: send it in the X-API-Key header.",
+                return await _send_json(scope, receive, send_, 401, "this service needs an API key: send it in the X-API-Key header.",
                                         {"WWW-Authenticate": "APIKey"})
-            if not hmac.compare_digest(given, self._key): return await _send_json(scope, send_, 403, "the API key is not valid.")
+            if not hmac.compare_digest(given, self._key): return await _send_json(scope, receive, send_, 403, "the API key is not valid.")
         if cl is not None and cl.strip().isdigit() and int(cl) > self.max_body:
             msg = f"request body of {int(cl)/MB:.3g} MB is larger than the service's {self.max_body/MB:.3g} MB limit."
-            return await _send_json(scope, send_, 413, msg)
+            return await _send_json(scope, receive, send_, 413, msg)
         try: await self.app(scope, receive_, send_)
         except BodyRejected as e:
             if st["started"]: raise
-            await _send_json(scope, send_, e.status_code, e.detail)
+            await _send_json(scope, receive, send_, e.status_code, e.detail)
 
 # %% ../nbs/12_api.ipynb #8c3cf469
 def _line_twin(line, db:str, model_dir, station:str|None, spc:dict|None):
@@ -664,7 +675,7 @@ def create_app(model_dir=None, # model folder to serve (loaded in the background
         "Inspect one image (and, with `station` and `part`, count the verdict in the line twin)."
         parts = _twin_parts(tw, station, None if part is None else [part], 1)
         res = await svc.infer([await _read(file)], heatmap)
-        if parts: res[0]["twin"] = await _twin_ingest(tw, station, parts, res)
+        if parts and station is not None: res[0]["twin"] = await _twin_ingest(tw, station, parts, res)
         return res[0]
 
     @app.post(f"{API}/detect/batch", response_model=BatchDetection, responses=ERRORS, tags=["inspection"], dependencies=keyed)
@@ -676,7 +687,7 @@ def create_app(model_dir=None, # model folder to serve (loaded in the background
         if not files: raise BadImage(422, "no files in the request.")
         parts = _twin_parts(tw, station, part, len(files))
         res = await svc.infer([await _read(f) for f in files], heatmap)
-        return dict(count=len(res), results=res, twin=await _twin_ingest(tw, station, parts, res) if parts else None)
+        return dict(count=len(res), results=res, twin=await _twin_ingest(tw, station, parts, res) if parts and station is not None else None)
 
     @app.get(f"{API}/model", responses={s: ERRORS[s] for s in (401, 403, 503)}, tags=["model"], dependencies=keyed)
     async def model() -> dict:
@@ -692,7 +703,7 @@ def create_app(model_dir=None, # model folder to serve (loaded in the background
     @app.get("/ready", responses={s: ERRORS[s] for s in (401, 403, 503)}, tags=["ops"], dependencies=keyed)
     async def ready() -> dict:
         "Readiness: the model is loaded and gives finite scores (503 while loading or after a load error)."
-        if svc.ready: return {"status": "ready", "model": svc.engine.meta.get("name")}
+        if svc.ready: return {"status": "ready", "model": svc._ready_engine().meta.get("name")}
         raise HTTPException(503, f"not ready: {svc.error}" if svc.error else "not ready: the model is loading")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -800,4 +811,5 @@ def serve(model_dir, # model folder to serve
              (" with an API key" if key else ""))
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log,
                 http=guarded_http_protocol(cfg.header_timeout_s, cfg.max_connections),
-                timeout_keep_alive=cfg.keep_alive_s, timeout_graceful_shutdown=5)
+                timeout_keep_alive=cfg.keep_alive_s,  # type: ignore[arg-type]  # uvicorn types it int; seconds as a float work (loop.call_later)
+                timeout_graceful_shutdown=5)
