@@ -229,10 +229,10 @@ def plot_benchmark(res:dict, # what `benchmark_model` returns (or its benchmark.
                    path=None, # also save the figure here
                   ):
     "Bar chart of per-image latency per backend and batch size (bar: median, whisker up to p95, so it never points below the bar), model-only and image→result; the machine on top. Returns the figure (Jupyter shows it)."
-    from matplotlib.figure import Figure
+    from defect_twin.render import figure
     df = pd.DataFrame(res["rows"])
     modes, backends, batches = ["model", "image→result"], list(dict.fromkeys(df.backend)), sorted(df.batch.unique())
-    fig = Figure(figsize=(12, 4.6), layout="constrained")
+    fig = figure(figsize=(12, 4.6))
     axs = fig.subplots(1, 2, sharey=True)
     w = 0.8 / len(backends)
     for ax, mode in zip(axs, modes):

@@ -253,13 +253,10 @@ def gradcam(model:ClassifierModel, # trained classifier
 def overlay(img:np.ndarray, # uint8 RGB image
             heat:np.ndarray, # map in [0, 1], any size (resized to the image)
             alpha:float=0.45, # weight of the colour map
-            cmap:str="jet",
            ) -> np.ndarray:
-    "The image with `heat` drawn over it in colour (uint8 RGB)."
-    import cv2, matplotlib
-    h = cv2.resize(np.asarray(heat, np.float32), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
-    col = (matplotlib.colormaps[cmap](np.clip(h, 0, 1))[..., :3] * 255).astype(np.float32)
-    return np.clip((1 - alpha) * img.astype(np.float32) + alpha * col, 0, 255).astype(np.uint8)
+    "The image with a [0, 1] map (Grad-CAM) drawn over it in `render`'s colours, 1 at the top of the scale (uint8 RGB)."
+    from defect_twin.render import heatmap_overlay, THRESHOLD_AT
+    return heatmap_overlay(img, np.clip(np.asarray(heat, np.float32), 0, 1), THRESHOLD_AT, max_side=None, alpha=alpha)
 
 def explain(model:ClassifierModel, # trained classifier
             img:np.ndarray, # uint8 image of any size
@@ -276,9 +273,9 @@ def explain(model:ClassifierModel, # trained classifier
 def plot_explanations(model:ClassifierModel, images:Sequence, spec:PreprocessSpec, titles:Sequence[str]|None=None,
                       ncols:int=4, size:float=2.6):
     "A grid of images (arrays or paths) with their Grad-CAM overlay and `p(defect)` in the title; returns the figure."
-    from matplotlib.figure import Figure
+    from defect_twin.render import figure
     n = len(images); nrows = max(1, -(-n // ncols))
-    fig = Figure(figsize=(size * min(n, ncols), size * nrows), layout="constrained")
+    fig = figure(figsize=(size * min(n, ncols), size * nrows))
     axs = fig.subplots(nrows, min(n, ncols), squeeze=False)
     for i, im in enumerate(images):
         im = read_image(im) if isinstance(im, (str, Path)) else im

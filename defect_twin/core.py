@@ -6,12 +6,15 @@ Docs: https://defect-twin.github.io/defect_twin/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #b14d36c9
 from __future__ import annotations
-import os, random, logging, json
+import os, random, logging, json, warnings
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 from pathlib import Path
 import numpy as np
 if TYPE_CHECKING: import torch   # imported where used (get_device): core stays light
+# tqdm.auto (used by timm's hub code and by us) warns in every Jupyter kernel without ipywidgets, then draws a text
+# bar anyway: the warning is noise in executed notebooks and reports, so it is silenced here, once
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 # %% auto #0
 __all__ = ['LOG_FORMAT', 'DATA_ENV', 'PKG_DIR', 'KINDS', 'setup_logging', 'get_logger', 'DataNotFoundError', 'data_root',

@@ -43,7 +43,7 @@ def _figures(out:Path, test, scores, thr:float, model, pixels, n:int=4) -> list[
                 confusion=lambda p: M.plot_confusion(y, scores, thr, path=p))
     if pixels is not None and pixels.n_regions: figs["pro_curve"] = lambda p: M.plot_pro_curve(pixels=pixels, path=p)
     if model.has_maps:
-        idx = M.pick_examples(y, scores, n)
+        idx = M.pick_examples(y, scores, n, thr)
         shown = sorted({i for v in idx.values() for i in v})
         paths = test.path.to_numpy()
         _, maps = model.predict([paths[i] for i in shown], maps=True)

@@ -373,10 +373,10 @@ def evaluate_scores(labels:ArrayLike, # 0 good / 1 defect per image
 
 # %% ../nbs/07_metrics.ipynb #6e75067c
 def _fig_ax(ax=None, figsize=(4.5, 4)):
-    "A new headless Figure with one Axes, or the figure of the given `ax`."
+    "A new headless Figure (one that Jupyter shows, `render.figure`) with one Axes, or the figure of the given `ax`."
     if ax is not None: return ax.figure, ax
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=figsize, layout="constrained")
+    from defect_twin.render import figure
+    fig = figure(figsize=figsize)
     return fig, fig.add_subplot()
 
 def _save(fig, path=None, dpi:int=110):
@@ -455,14 +455,21 @@ def plot_pro_curve(masks:Sequence|np.ndarray|None=None, maps:Sequence|np.ndarray
     return _save(fig, path)
 
 # %% ../nbs/07_metrics.ipynb #748ba61a
-def pick_examples(labels:ArrayLike, scores:ArrayLike, n:int=4) -> dict[str, list[int]]:
-    "Indices of the `n` highest-scoring defects, the `n` lowest-scoring defects and the `n` highest-scoring good parts."
+def pick_examples(labels:ArrayLike, scores:ArrayLike, n:int=4,
+                  threshold:float|None=None, # the operating point: names the defect rows honestly
+                 ) -> dict[str, list[int]]:
+    "Indices of the `n` highest-scoring defects, the `n` lowest-scoring ones and the `n` highest-scoring good parts; with a `threshold` the low row is `missed` (below it) or, when none is, `lowest_scoring_caught`."
     y, s = check_labels_scores(labels, scores, need_both=False)
     defects = np.flatnonzero(y == 1)[np.argsort(-s[y == 1], kind="stable")]
     goods = np.flatnonzero(y == 0)[np.argsort(-s[y == 0], kind="stable")]
     n_caught = min(n, math.ceil(len(defects) / 2))
-    caught, rest = defects[:n_caught], defects[n_caught:]
-    return dict(best_caught=caught.tolist(), worst_missed=rest[::-1][:n].tolist(), most_suspicious_good=goods[:n].tolist())
+    if threshold is not None:                     # never call a caught defect missed
+        missed = defects[s[defects] < threshold]
+        n_caught = min(n_caught, len(defects) - min(len(missed), n)) if len(missed) else n_caught
+    caught, rest = defects[:n_caught], defects[n_caught:][::-1][:n]
+    if threshold is None: low = "lowest_scoring_defects"
+    else: low = "missed" if len(rest) and (s[rest] < threshold).all() else "lowest_scoring_caught" if len(rest) and (s[rest] >= threshold).all() else "lowest_scoring_defects"
+    return {"best_caught": caught.tolist(), low: rest.tolist(), "most_suspicious_good": goods[:n].tolist()}
 
 # %% ../nbs/07_metrics.ipynb #6dada6dc
 def _thumb(a:np.ndarray, side:int) -> np.ndarray:
@@ -491,18 +498,18 @@ def plot_heatmap_grid(images:Sequence, # sequence of images (arrays or paths)
                       alpha:float=0.45, cmap:str="turbo", path:str|Path|None=None,
                       thumb:int=384, # images, maps and masks are shrunk to at most this side for drawing (memory)
                      ):
-    "Grid of heatmap overlays: best-caught defects, worst-missed defects and most suspicious good parts."
+    "Grid of heatmap overlays (`render`'s colours and scale, the threshold marked on the colour bar): best-caught defects, missed (or lowest-scoring) defects and most suspicious good parts."
     if indices is None:
         if scores is None or labels is None: raise ValueError("pass scores and labels (to pick examples) or indices.")
-        indices = pick_examples(labels, scores, n)
+        indices = pick_examples(labels, scores, n, threshold)
     groups = {k: list(v) for k, v in indices.items() if len(v)}
     if not groups: raise ValueError("no images to show.")
     shown = [i for v in groups.values() for i in v]
     sel = [np.asarray(maps[i], dtype=float) for i in shown]
-    vmin, vmax = min(m.min() for m in sel), max(m.max() for m in sel)
-    from matplotlib.figure import Figure
+    from defect_twin.render import figure, heat_imshow, mark_threshold
+    scale = heat_imshow(threshold, sel)
     ncol = max(len(v) for v in groups.values())
-    fig = Figure(figsize=(2.6 * ncol, 2.9 * len(groups)), layout="constrained")
+    fig = figure(figsize=(2.6 * ncol, 2.9 * len(groups)))
     axs = np.atleast_2d(fig.subplots(len(groups), ncol, squeeze=False))
     flags = None if threshold is None or scores is None else predict(scores, threshold)
     im = None
@@ -513,7 +520,7 @@ def plot_heatmap_grid(images:Sequence, # sequence of images (arrays or paths)
             i = idx[c]
             img = _load_image(images[i]); h, w = img.shape[:2]
             ax.imshow(_thumb(img, thumb), cmap="gray" if img.ndim == 2 else None, extent=(0, w, h, 0))
-            im = ax.imshow(_thumb(np.asarray(maps[i], dtype=np.float32), thumb), cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax,
+            im = ax.imshow(_thumb(np.asarray(maps[i], dtype=np.float32), thumb), alpha=alpha, **(scale | ({"cmap": cmap} if cmap else {})),
                            extent=(0, w, h, 0), interpolation="bilinear")
             if masks is not None and np.asarray(masks[i]).any():
                 mk = _thumb(np.asarray(masks[i], dtype=np.float32), thumb); mh, mw = mk.shape
@@ -526,5 +533,5 @@ def plot_heatmap_grid(images:Sequence, # sequence of images (arrays or paths)
             ax.set_title("\n".join(t), fontsize=8)
             if c == 0: ax.text(-0.04, 0.5, name.replace("_", " "), transform=ax.transAxes, rotation=90,
                                va="center", ha="right", fontsize=10, weight="bold")
-    if im is not None: fig.colorbar(im, ax=axs, shrink=0.6, label="anomaly score")
+    if im is not None: mark_threshold(fig.colorbar(im, ax=axs, shrink=0.6, label="anomaly score"), threshold)
     return _save(fig, path)

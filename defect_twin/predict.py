@@ -170,7 +170,7 @@ def predict_folder(model_dir:str|Path, # a model folder
 def summarize(out:Path, model_dir:str|Path, runtime:str, seconds:float, written:int) -> dict:
     "summary.json and score_hist.png from a predictions CSV."
     import pandas as pd
-    from matplotlib.figure import Figure
+    from defect_twin.render import figure
     df = pd.read_csv(out/"predictions.csv")
     ok = df[df.verdict != "error"]
     summ: dict[str, Any] = dict(model_dir=str(model_dir), runtime=runtime, n_rows=int(len(df)), new_rows=int(written),
@@ -178,7 +178,7 @@ def summarize(out:Path, model_dir:str|Path, runtime:str, seconds:float, written:
                 threshold=float(df.threshold.iloc[0]) if len(df) else None, seconds=round(seconds, 2),
                 images_per_s=round(written / seconds, 2) if seconds > 0 else None)
     if len(ok):
-        fig = Figure(figsize=(6, 3.4), layout="constrained"); ax = fig.add_subplot()
+        fig = figure(figsize=(6, 3.4)); ax = fig.add_subplot()
         ax.hist(ok.score.astype(float), bins=min(40, max(5, len(ok) // 3)), color="C0")
         ax.axvline(summ["threshold"], c="k", ls="--", label=f"threshold {summ['threshold']:.4g}")
         ax.set(xlabel="score", ylabel="images", title=f"{len(ok)} images scored, {summ['errors']} errors"); ax.legend()
