@@ -28,3 +28,14 @@ def test_every_module_has_a_page(site):
 def test_search_index_covers_api(site):
     idx = (site/"search"/"search_index.json").read_text()
     assert "seed_everything" in idx and "ModelFolder" in idx
+
+def test_module_page_shows_figures_and_clean_api(site, chromium):
+    "A module page (metrics) shows its executed figures (an ROC curve among them) and the API reference without markup debris."
+    page = site/"07_metrics.html"
+    dom = dump_dom(chromium, page.as_uri())
+    imgs = [s for s in dom.split("<img")[1:]]
+    assert any("07_metrics" in s.split(">")[0] for s in imgs), "no figure of the notebook on its page"
+    assert "ROC" in dom and "plot_roc" in dom
+    assert "source{target" not in dom and '{target="_blank"' not in dom     # nbdev's Quarto link attributes, rendered
+    assert "NoneType" not in dom                                           # `ax=None`, not `ax:NoneType=None`
+    assert 'target="_blank"' in dom                                        # the source links keep their attributes

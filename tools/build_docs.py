@@ -24,6 +24,10 @@ def title_of(nb, fallback):
             return m.group(1), m.group(2) or ""
     return fallback, ""
 
+def tidy_api_md(md:str) -> str:
+    "nbdev's `show_doc` markdown for mkdocs: an untyped `x=None` argument reads `x=None`, not `x:NoneType=None`."
+    return re.sub(r":\s*NoneType\s*=\s*None", "=None", md)
+
 def outputs_md(c, stem, img_dir, n):
     parts = []
     for i, o in enumerate(c.get("outputs", [])):
@@ -35,7 +39,7 @@ def outputs_md(c, stem, img_dir, n):
                 fn = f"{stem}_{n}_{i}.png"
                 (img_dir/fn).write_bytes(base64.b64decode(d["image/png"]))
                 parts.append(f"![]({img_dir.name}/{fn})")
-            elif "text/markdown" in d: parts.append(d["text/markdown"])
+            elif "text/markdown" in d: parts.append(tidy_api_md(d["text/markdown"]))
             elif "text/html" in d: parts.append(d["text/html"])
             elif "text/plain" in d: parts.append(f"```\n{d['text/plain'].rstrip()}\n```")
         elif o.output_type == "error":
@@ -109,7 +113,7 @@ def build(run_tutorials=True):
     if run_dir is not None and (page := benchmark_page(run_dir, MD)): nav.append({"Benchmarks": page})
     cfg = dict(site_name="defect_twin", docs_dir=str(MD), site_dir=str(SITE), use_directory_urls=False,
                theme=dict(name="material", font=False, features=["navigation.sections", "search.highlight"]),
-               plugins=["search"], markdown_extensions=["tables", "admonition", "fenced_code", "toc"], nav=nav)
+               plugins=["search"], markdown_extensions=["tables", "admonition", "fenced_code", "toc", "attr_list"], nav=nav)
     (ROOT/"_mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     subprocess.run([str(BIN/"mkdocs"), "build", "-q", "-f", str(ROOT/"_mkdocs.yml")], cwd=ROOT, check=True)
     print(f"docs site: {SITE/'index.html'}")
