@@ -23,9 +23,10 @@ from .core import get_logger, ConfigMixin
 __all__ = ['log', 'PKG', 'ASSETS', 'MIGRATIONS', 'STATES', 'TRANSITIONS', 'ACTIONS', 'ZONES', 'META', 'events_t', 'alarms_t',
            'baselines_t', 'EVENT_COLS', 'LineError', 'Station', 'Line', 'example_line_path', 'TransitionError',
            'StationState', 'Event', 'EventError', 'parse_events', 'event_from_prediction', 'events_from_rows',
-           'SPCConfig', 'Signal', 'p0_estimate', 'binom_limit', 'PChart', 'RateCUSUM', 'target_sigma', 'ScoreEWMA',
-           'ScoreCUSUM', 'ScoreKS', 'StationSPC', 'arl0', 'make_engine', 'migrate', 'Store', 'reference_scores', 'Twin',
-           'EventBatch', 'AckRequest', 'mount_twin', 'twin_app', 'serve_twin', 'ingest_benchmark']
+           'SPCConfig', 'Signal', 'p0_estimate', 'binom_limit', 'PChart', 'RateCUSUM', 'target_sigma', 'ScoreChart',
+           'ScoreEWMA', 'ScoreCUSUM', 'ScoreKS', 'StationSPC', 'arl0', 'make_engine', 'migrate', 'Store',
+           'reference_scores', 'Twin', 'EventBatch', 'AckRequest', 'mount_twin', 'twin_app', 'serve_twin',
+           'ingest_benchmark']
 
 # %% ../nbs/15_twin.ipynb #36754f39
 log = get_logger("twin")
@@ -431,22 +432,31 @@ class RateCUSUM:
         return Signal("rate_cusum", "rate_cusum", "defect_rate", first,
                       dict(p0=round(self.p0, 5), p1=round(min(self.ratio * self.p0, .99), 5), h=self.h, parts=self.k - first))
 
-# %% ../nbs/15_twin.ipynb #2c317665
+# %% ../nbs/15_twin.ipynb #ts000001
 def target_sigma(scores) -> tuple[float, float]:
     "Mean and standard deviation (ddof 1, at least 1e-9) of baseline scores: the in-control target and sigma."
     s = np.asarray(scores, float)
     return float(s.mean()), max(float(s.std(ddof=1)), 1e-9)
 
-class ScoreEWMA:
+class ScoreChart:
+    "What the score charts share: `fit` takes the target and sigma from baseline scores, then `reset` starts the statistic."
+    mu: float; sigma: float
+    def fit(self, scores:np.ndarray):
+        "Target and sigma from the baseline scores; a fresh start."
+        self.mu, self.sigma = target_sigma(scores)
+        self.series: deque[tuple[float, float]] = deque(maxlen=2000)   # the last points drawn on the dashboard
+        self.reset()
+        return self
+    def reset(self): raise NotImplementedError
+
+# %% ../nbs/15_twin.ipynb #2c317665
+class ScoreEWMA(ScoreChart):
     "Two-sided EWMA of the scores of passed parts, with the exact time-varying limits (Montgomery, section 9.2)."
     def __init__(self, lam:float=0.05, L:float=5.0): self.lam, self.L = float(lam), float(L)
 
-    def fit(self, scores:np.ndarray):
-        "Target and sigma from the baseline scores."
-        self.mu, self.sigma = target_sigma(scores)
+    def reset(self):
+        "Start at the target."
         self.z, self.i, self.k = self.mu, 0, 0
-        self.series: deque[tuple[float, float]] = deque(maxlen=2000)
-        return self
 
     def width(self, i:int) -> float:
         "Half-width of the limits after `i` points since the (re)start."
@@ -467,16 +477,13 @@ class ScoreEWMA:
                            limit=round(self.mu + (w if high else -w), 4), shift_sigmas=round((z - self.mu) / self.sigma / math.sqrt(self.lam / (2 - self.lam)), 2)))
 
 # %% ../nbs/15_twin.ipynb #74c2bf50
-class ScoreCUSUM:
+class ScoreCUSUM(ScoreChart):
     "Two-sided tabular CUSUM of standardised scores of passed parts (Montgomery, section 9.1); `k`, `h` in sigmas."
     def __init__(self, k:float=0.75, h:float=14.0): self.kref, self.h = float(k), float(h)
 
-    def fit(self, scores:np.ndarray):
-        "Target and sigma from the baseline scores."
-        self.mu, self.sigma = target_sigma(scores)
+    def reset(self):
+        "Both sides at zero."
         self.hi = self.lo = 0.0; self.k = self.start_hi = self.start_lo = 0
-        self.series: deque[tuple[float, float]] = deque(maxlen=2000)
-        return self
 
     def update(self, x:float) -> Signal|None:
         "Add one score; signal when either side crosses `h`; the change point estimate is where that side left zero."
