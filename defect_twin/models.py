@@ -9,15 +9,16 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, ClassVar
 import numpy as np
-from .core import ModelFolder, ModelFolderError, KINDS, get_logger
-from .transforms import PreprocessSpec, score_images
+from .core import ModelFolder, ModelFolderError, KINDS, ConfigMixin, get_logger
+from .transforms import PreprocessSpec, score_images, RESIZE_MODES
 from .inference import SCORE, AMAP
 
 # %% auto #0
 __all__ = ['UnknownKindError', 'register', 'model_class', 'image_list', 'image_chunks', 'Model', 'run', 'iter_predict', 'predict',
-           'load_model']
+           'load_model', 'AnomalyConfig', 'training_parts', 'finish_training']
 
 # %% ../nbs/04a_models.ipynb #2e857bea
 _log = get_logger(__name__)
@@ -145,3 +146,76 @@ def load_model(model_dir:str|Path, # a model folder
               ) -> Model:
     "The fitted model in `model_dir`, whatever its kind, through the registry."
     return model_class(ModelFolder(model_dir).check()["kind"]).load(model_dir, device=device)
+
+# %% ../nbs/04a_models.ipynb #d1000002
+@dataclass
+class AnomalyConfig(ConfigMixin):
+    "The settings every anomaly model kind shares (`PatchCoreConfig` and `PaDiMConfig` add their own); checked when made."
+    backbone: str = "tf_efficientnet_lite0"  # timm model name
+    layers: list|None = None                 # stage indices or names; None: the stride-4, -8 and -16 stages
+    image_size: int|list = 256               # model input side (short side in short_side, tile side in tile), or [H, W]
+    resize: str|None = None                  # a resize mode (see `resize_modes`); None: chosen from the training images
+    scale: float|None = None                 # scale and tile modes: resize factor (None: chosen / 1.0)
+    tile_overlap: float|None = None          # tile mode: share of a tile shared with its neighbour (None: the spec's 0.25)
+    channels: str|None = None                # "rgb" or "gray" (None: chosen from the images)
+    interpolation: str = "area"              # OpenCV interpolation: area, linear or cubic
+    grid_stride: int|None = 8                # stride of the feature grid (None: the finest chosen stage's)
+    sigma: float = 4.0                       # Gaussian smoothing of the maps, in model-input pixels
+    folds: int = 2                           # cross-fit folds of the threshold
+    threshold_rule: str|float = "q0.99"      # operating point: q0.99, fr0.02, max, mean+3std (see `metrics.choose_threshold`)
+    review: str|None = None                  # lower edge of a review band, e.g. fr0.10 (None: no band)
+    seed: int = 42                           # split, folds and the kind's own randomness
+    weights: str|None = None                 # local backbone state dict instead of the timm/hub weights
+    resize_modes: ClassVar[tuple] = RESIZE_MODES   # the resize modes the kind can take
+    resize_why: ClassVar[str] = ""                 # why it cannot take the others
+
+    def __post_init__(self):
+        s = self.image_size
+        if isinstance(s, (list, tuple)) and len(s) == 1: s = s[0]
+        ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0
+        if not (ok(s) or (isinstance(s, (list, tuple)) and len(s) == 2 and all(map(ok, s)))):
+            raise ValueError(f"image_size must be a positive integer or [height, width], got {self.image_size!r}.")
+        self.image_size = s if isinstance(s, int) else [int(v) for v in s]
+        if self.layers is not None: self.layers = list(self.layers)
+        if self.resize not in (None, *self.resize_modes):
+            raise ValueError(f"resize must be one of {list(self.resize_modes)} or null (chosen from the images), "
+                             f"got {self.resize!r}{': ' + self.resize_why if self.resize_why else '.'}")
+        if not isinstance(self.folds, int) or self.folds < 2: raise ValueError(f"folds must be an integer >= 2, got {self.folds!r}.")
+        if not isinstance(self.seed, int): raise ValueError(f"seed must be an integer, got {self.seed!r}.")
+
+# %% ../nbs/04a_models.ipynb #d1000004
+def training_parts(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (see `datasets.load_index`)
+                   seed:int=42, # seed of the split when the data set has none
+                  ):
+    "The data set's split (`datasets.training_split`: `part` is train or test) and its good training images; an error when there are none."
+    from defect_twin.datasets import load_index, training_split
+    parts = training_split(load_index(data_path), seed=seed)
+    train = parts[parts.part == "train"]
+    if len(train) == 0: raise ValueError(f"{data_path}: no good training images found.")
+    return parts, train
+
+def finish_training(model:Model, # the fitted anomaly model (with `good_scores` and `threshold`)
+                    cfg:AnomalyConfig, # its settings
+                    parts, # `training_parts`' split
+                    data_path, out_dir, # where it learnt, where it goes
+                    why:str, # why this preprocessing (`model.json`'s `preprocess_choice`)
+                    evaluate:bool=True, # evaluate on the test part when it has good and defect images
+                   ) -> Path:
+    "The shared end of training: the review band, the model folder with its provenance (data, preprocessing choice, `config.yaml`, `split.csv`), the evaluation."
+    from defect_twin.metrics import choose_threshold
+    name = type(model).__name__
+    if cfg.review is not None:
+        good = getattr(model, "good_scores", None)
+        if good is None: raise RuntimeError(f"{name}.fit left no good scores to choose the review band from.")
+        model.threshold = choose_threshold(good["scores"], cfg.threshold_rule, review=cfg.review, how=good["how"])
+    out = Path(model.save(out_dir))
+    mf = ModelFolder(out)
+    mf.write_json(mf.META, {**mf.meta, "data": str(data_path), "preprocess_choice": why})
+    cfg.save(mf.file(mf.CONFIG))
+    parts[["path", "label", "defect_type", "part"]].to_csv(mf.file(mf.SPLIT), index=False)
+    _log.info(f"{name} model folder: {out}")
+    test = parts[parts.part == "test"]
+    if evaluate and len(test) and test.label.nunique() == 2:
+        from defect_twin.evaluation import evaluate_model
+        evaluate_model(out, data_path, out/"evaluation", update_model=True, device=str(model.device))
+    return out

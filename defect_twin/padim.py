@@ -15,10 +15,10 @@ import torch
 from torch import nn
 from fastcore.basics import patch
 from dataclasses import dataclass
-from .core import get_logger, get_device, ModelFolder, ModelFolderError, ConfigMixin
+from .core import get_logger, get_device, ModelFolder, ModelFolderError
 from .transforms import PreprocessSpec, view_batches
 from .backbones import create_backbone, default_spec, FeatureExtractor
-from .models import Model, image_list, image_chunks
+from .models import Model, image_list, image_chunks, AnomalyConfig, training_parts, finish_training
 from .patchcore import PatchEmbedder, anomaly_maps, default_layers, torch_threads, _exporting, BACKBONE_FILE
 from .inference import SCORE, AMAP
 
@@ -430,44 +430,21 @@ def load(cls:PaDiM, path:str|Path, # a model folder written by `save`
 
 # %% ../nbs/06a_padim.ipynb #567cacf8
 @dataclass
-class PaDiMConfig(ConfigMixin):
-    "Every training setting of `train_padim` / `defect-twin train padim`; saved in the model folder as `config.yaml`."
-    backbone: str = "tf_efficientnet_lite0"  # timm model name
-    layers: list|None = None                 # stage indices or names; None: the stride-4, -8 and -16 stages
-    image_size: int|list = 256               # model input side (tile side in tile), or [H, W]
-    resize: str|None = None                  # resize, letterbox, center_crop or tile; None: chosen from the training images
-    scale: float|None = None                 # tile mode: resize factor (None: 1.0)
-    tile_overlap: float|None = None          # tile mode: share of a tile shared with its neighbour (None: the spec's 0.25)
-    channels: str|None = None                # "rgb" or "gray" (None: chosen from the images)
-    interpolation: str = "area"              # OpenCV interpolation: area, linear or cubic
+class PaDiMConfig(AnomalyConfig):
+    "Every training setting of `train_padim` / `defect-twin train padim` (the shared `models.AnomalyConfig` and PaDiM's own); saved in the model folder as `config.yaml`."
+    folds: int = 5                           # cross-fit folds of the threshold
     n_features: int|None = 100               # `d`: channels kept (a seeded random subset); None: all
     eps: float = 0.01                        # covariance regulariser eps*I (the paper's 0.01)
-    grid_stride: int|None = 8                # stride of the feature grid (None: the finest chosen stage's)
     patch_size: int = 1                      # local averaging of each stage's map (1: none, as in the paper)
-    sigma: float = 4.0                       # Gaussian smoothing of the maps, in model-input pixels
-    folds: int = 5                           # cross-fit folds of the threshold
-    threshold_rule: str|float = "q0.99"      # operating point: q0.99, fr0.02, max, mean+3std (see `metrics.choose_threshold`)
-    review: str|None = None                  # lower edge of a review band, e.g. fr0.10 (None: no band)
-    seed: int = 42                           # channel subset, folds and split
-    weights: str|None = None                 # local backbone state dict instead of the timm/hub weights
+    resize_modes: ClassVar[tuple] = GRID_MODES
+    resize_why: ClassVar[str] = "PaDiM fits one Gaussian per grid position, so every input needs the same grid."
 
     def __post_init__(self):
-        s = self.image_size
-        if isinstance(s, (list, tuple)) and len(s) == 1: s = s[0]
-        ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0
-        if not (ok(s) or (isinstance(s, (list, tuple)) and len(s) == 2 and all(map(ok, s)))):
-            raise ValueError(f"image_size must be a positive integer or [height, width], got {self.image_size!r}.")
-        self.image_size = s if isinstance(s, int) else [int(v) for v in s]
-        if self.layers is not None: self.layers = list(self.layers)
-        if self.resize not in (None, *GRID_MODES):
-            raise ValueError(f"resize must be one of {list(GRID_MODES)} or null (chosen from the images), got {self.resize!r}: "
-                             "PaDiM fits one Gaussian per grid position, so every input needs the same grid.")
+        super().__post_init__()
         if self.n_features is not None and (not isinstance(self.n_features, int) or self.n_features < 1):
             raise ValueError(f"n_features must be a positive integer or null (all channels), got {self.n_features!r}.")
         if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float)) or not self.eps > 0:
             raise ValueError(f"eps must be a positive number, got {self.eps!r}.")
-        if not isinstance(self.folds, int) or self.folds < 2: raise ValueError(f"folds must be an integer >= 2, got {self.folds!r}.")
-        if not isinstance(self.seed, int): raise ValueError(f"seed must be an integer, got {self.seed!r}.")
 
 # %% ../nbs/06a_padim.ipynb #6488fa20
 def train_padim(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (see `data.load_index`)
@@ -485,9 +462,8 @@ def train_padim(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (see 
                 **kwargs, # more `PaDiMConfig` fields (layers, eps, ...) or `PaDiM` arguments (device, pretrained)
                ) -> Path:
     "Fit PaDiM on the good training images of `data_path`, save the model folder (with `config.yaml`, `split.csv`), evaluate it."
-    from defect_twin.datasets import load_index, training_split; from defect_twin.images import probe_image
+    from defect_twin.images import probe_image
     from defect_twin.transforms import choose_spec
-    from defect_twin.metrics import choose_threshold
     names = set(PaDiMConfig().to_dict())
     cfg = PaDiMConfig.resolve(config, backbone=backbone, image_size=image_size, n_features=n_features, seed=seed, resize=resize,
                               threshold_rule=threshold_rule, review=review, folds=folds,
@@ -495,9 +471,7 @@ def train_padim(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (see 
     backbone, image_size, n_features, seed, resize = cfg.backbone, cfg.image_size, cfg.n_features, cfg.seed, cfg.resize
     threshold_rule, review, folds = cfg.threshold_rule, cfg.review, cfg.folds
     kwargs |= {k: getattr(cfg, k) for k in ("layers", "eps", "grid_stride", "patch_size", "sigma", "weights")}
-    parts = training_split(load_index(data_path), seed=seed)
-    train = parts[parts.part == "train"]
-    if len(train) == 0: raise ValueError(f"{data_path}: no good training images found.")
+    parts, train = training_parts(data_path, seed)
     spec_kw = {k: getattr(cfg, k) for k in ("tile_overlap", "scale", "channels") if getattr(cfg, k) is not None}
     hw = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     base = default_spec(backbone, hw).to_dict()
@@ -515,18 +489,4 @@ def train_padim(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (see 
         why = f"given: resize={resize}"
     pm = PaDiM(backbone=backbone, spec=spec, n_features=n_features, seed=seed, **kwargs)
     pm.fit(train, threshold_rule=threshold_rule, folds=folds)
-    if review is not None:
-        good = pm.good_scores
-        if good is None: raise RuntimeError("PaDiM.fit left no good scores to choose the review band from.")
-        pm.threshold = choose_threshold(good["scores"], threshold_rule, review=review, how=good["how"])
-    out = pm.save(out_dir)
-    mf = ModelFolder(out)
-    mf.write_json(mf.META, {**mf.meta, "data": str(data_path), "preprocess_choice": why})
-    cfg.save(mf.file(mf.CONFIG))
-    parts[["path", "label", "defect_type", "part"]].to_csv(mf.file(mf.SPLIT), index=False)
-    _log.info(f"PaDiM model folder: {out}")
-    test = parts[parts.part == "test"]
-    if evaluate and len(test) and test.label.nunique() == 2:
-        from defect_twin.evaluation import evaluate_model
-        evaluate_model(out, data_path, Path(out)/"evaluation", update_model=True, device=str(pm.device))
-    return out
+    return finish_training(pm, cfg, parts, data_path, out_dir, why, evaluate)

@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from dataclasses import dataclass
-from .core import get_logger, get_device, ModelFolder, ModelFolderError, ConfigMixin
-from .transforms import PreprocessSpec, RESIZE_MODES
+from .core import get_logger, get_device, ModelFolder, ModelFolderError
+from .transforms import PreprocessSpec
 from fastcore.basics import patch
 from .backbones import create_backbone, default_spec, FeatureExtractor
-from .models import Model, image_list, image_chunks
+from .models import Model, image_list, image_chunks, AnomalyConfig, training_parts, finish_training
 from .transforms import view_batches
 from .inference import SCORE, AMAP
 
@@ -525,44 +525,19 @@ def load(cls:PatchCore, path:str|Path, # a model folder written by `save`
 
 # %% ../nbs/06_patchcore.ipynb #7672566b
 @dataclass
-class PatchCoreConfig(ConfigMixin):
-    "Every training setting of `train_patchcore` / `defect-twin train patchcore`; saved in the model folder as `config.yaml`."
-    backbone: str = "tf_efficientnet_lite0"  # timm model name
-    layers: list|None = None                 # stage indices or names; None: the stride-4, -8 and -16 stages
-    image_size: int|list = 256               # model input side (short side in short_side, tile side in tile), or [H, W]
-    resize: str|None = None                  # resize, letterbox, center_crop, short_side, scale or tile; None: chosen from the training images
-    scale: float|None = None                 # scale and tile modes: resize factor (None: chosen / 1.0)
-    tile_overlap: float|None = None          # tile mode: share of a tile shared with its neighbour (None: the spec's 0.25)
-    channels: str|None = None                # "rgb" or "gray" (None: chosen from the images)
-    interpolation: str = "area"              # OpenCV interpolation: area, linear or cubic
+class PatchCoreConfig(AnomalyConfig):
+    "Every training setting of `train_patchcore` / `defect-twin train patchcore` (the shared `models.AnomalyConfig` and PatchCore's own); saved in the model folder as `config.yaml`."
     coreset_ratio: float = 0.01              # share of the training patches kept in the memory bank
     num_neighbors: int = 9                   # `b` of the image-score reweighting (Eq. 7); 1: plain maximum
     projection_dim: int|None = 128           # random-projection size for the coreset search (None: none)
     feature_dim: int|None = None             # pool patch features to this length (None: keep all channels)
-    grid_stride: int|None = 8                # stride of the patch grid (None: the finest chosen stage's)
-    sigma: float = 4.0                       # Gaussian smoothing of the maps, in model-input pixels
-    folds: int = 2                           # cross-fit folds of the threshold
-    threshold_rule: str|float = "q0.99"      # operating point: q0.99, fr0.02, max, mean+3std (see `metrics.choose_threshold`)
-    review: str|None = None                  # lower edge of a review band, e.g. fr0.10 (None: no band)
-    seed: int = 42                           # coreset start, projection and split
-    weights: str|None = None                 # local backbone state dict instead of the timm/hub weights
 
     def __post_init__(self):
-        s = self.image_size
-        if isinstance(s, (list, tuple)) and len(s) == 1: s = s[0]
-        ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0
-        if not (ok(s) or (isinstance(s, (list, tuple)) and len(s) == 2 and all(map(ok, s)))):
-            raise ValueError(f"image_size must be a positive integer or [height, width], got {self.image_size!r}.")
-        self.image_size = s if isinstance(s, int) else [int(v) for v in s]
-        if self.layers is not None: self.layers = list(self.layers)
-        if self.resize not in (None, *RESIZE_MODES):
-            raise ValueError(f"resize must be one of {list(RESIZE_MODES)} or null (chosen from the images), got {self.resize!r}.")
+        super().__post_init__()
         if isinstance(self.coreset_ratio, bool) or not isinstance(self.coreset_ratio, (int, float)) or not 0 < self.coreset_ratio <= 1:
             raise ValueError(f"coreset_ratio must lie in (0, 1], got {self.coreset_ratio!r}.")
         if not isinstance(self.num_neighbors, int) or self.num_neighbors < 1:
             raise ValueError(f"num_neighbors must be an integer >= 1, got {self.num_neighbors!r}.")
-        if not isinstance(self.folds, int) or self.folds < 2: raise ValueError(f"folds must be an integer >= 2, got {self.folds!r}.")
-        if not isinstance(self.seed, int): raise ValueError(f"seed must be an integer, got {self.seed!r}.")
 
 # %% ../nbs/06_patchcore.ipynb #1f3c1a45
 def train_patchcore(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (see `data.load_index`)
@@ -578,18 +553,15 @@ def train_patchcore(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (
                     **kwargs, # more `PatchCoreConfig` fields (layers, num_neighbors, ...) or `PatchCore` arguments (device, pretrained)
                    ) -> Path:
     "Fit PatchCore on the good training images of `data_path`, save the model folder (with `config.yaml`, `split.csv`), evaluate it."
-    from defect_twin.datasets import load_index, training_split; from defect_twin.images import probe_image
+    from defect_twin.images import probe_image
     from defect_twin.transforms import choose_spec
-    from defect_twin.metrics import choose_threshold
     names = set(PatchCoreConfig().to_dict())
     cfg = PatchCoreConfig.resolve(config, backbone=backbone, image_size=image_size, coreset_ratio=coreset_ratio, seed=seed,
                                   resize=resize, threshold_rule=threshold_rule, review=review,
                                   **{k: kwargs.pop(k) for k in list(kwargs) if k in names})
     image_size, resize, backbone, seed = cfg.image_size, cfg.resize, cfg.backbone, cfg.seed
     if not isinstance(image_size, int): image_size = tuple(image_size)
-    parts = training_split(load_index(data_path), seed=seed)
-    train = parts[parts.part == "train"]
-    if len(train) == 0: raise ValueError(f"{data_path}: no good training images found.")
+    parts, train = training_parts(data_path, seed)
     tile_kw = {k: getattr(cfg, k) for k in ("tile_overlap", "scale", "channels") if getattr(cfg, k) is not None}
     base = default_spec(backbone, image_size if not isinstance(image_size, int) else (image_size, image_size)).to_dict()
     base = {k: base[k] for k in ("mean", "std")} | {"interpolation": cfg.interpolation}
@@ -611,18 +583,4 @@ def train_patchcore(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (
                    num_neighbors=cfg.num_neighbors, projection_dim=cfg.projection_dim, feature_dim=cfg.feature_dim,
                    grid_stride=cfg.grid_stride, sigma=cfg.sigma, weights=cfg.weights, **kwargs)
     pc.fit(train, threshold_rule=cfg.threshold_rule, folds=cfg.folds)
-    if cfg.review is not None:
-        good = pc.good_scores
-        if good is None: raise RuntimeError("PatchCore.fit left no good scores to choose the review band from.")
-        pc.threshold = choose_threshold(good["scores"], cfg.threshold_rule, review=cfg.review, how=good["how"])
-    out = pc.save(out_dir)
-    mf = ModelFolder(out)
-    mf.write_json(mf.META, {**mf.meta, "data": str(data_path), "preprocess_choice": why})
-    cfg.save(mf.file(mf.CONFIG))
-    parts[["path", "label", "defect_type", "part"]].to_csv(mf.file(mf.SPLIT), index=False)
-    _log.info(f"PatchCore model folder: {out}")
-    test = parts[parts.part == "test"]
-    if evaluate and len(test) and test.label.nunique() == 2:
-        from defect_twin.evaluation import evaluate_model
-        evaluate_model(out, data_path, Path(out)/"evaluation", update_model=True, device=str(pc.device))
-    return out
+    return finish_training(pc, cfg, parts, data_path, out_dir, why, evaluate)
