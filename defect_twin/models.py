@@ -18,7 +18,7 @@ from .inference import SCORE, AMAP
 
 # %% auto #0
 __all__ = ['UnknownKindError', 'register', 'model_class', 'image_list', 'image_chunks', 'Model', 'run', 'iter_predict', 'predict',
-           'load_model', 'AnomalyConfig', 'training_parts', 'finish_training']
+           'load_model', 'AnomalyConfig']
 
 # %% ../nbs/04a_models.ipynb #2e857bea
 _log = get_logger(__name__)
@@ -182,40 +182,3 @@ class AnomalyConfig(ConfigMixin):
                              f"got {self.resize!r}{': ' + self.resize_why if self.resize_why else '.'}")
         if not isinstance(self.folds, int) or self.folds < 2: raise ValueError(f"folds must be an integer >= 2, got {self.folds!r}.")
         if not isinstance(self.seed, int): raise ValueError(f"seed must be an integer, got {self.seed!r}.")
-
-# %% ../nbs/04a_models.ipynb #d1000004
-def training_parts(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (see `datasets.load_index`)
-                   seed:int=42, # seed of the split when the data set has none
-                  ):
-    "The data set's split (`datasets.training_split`: `part` is train or test) and its good training images; an error when there are none."
-    from defect_twin.datasets import load_index, training_split
-    parts = training_split(load_index(data_path), seed=seed)
-    train = parts[parts.part == "train"]
-    if len(train) == 0: raise ValueError(f"{data_path}: no good training images found.")
-    return parts, train
-
-def finish_training(model:Model, # the fitted anomaly model (with `good_scores` and `threshold`)
-                    cfg:AnomalyConfig, # its settings
-                    parts, # `training_parts`' split
-                    data_path, out_dir, # where it learnt, where it goes
-                    why:str, # why this preprocessing (`model.json`'s `preprocess_choice`)
-                    evaluate:bool=True, # evaluate on the test part when it has good and defect images
-                   ) -> Path:
-    "The shared end of training: the review band, the model folder with its provenance (data, preprocessing choice, `config.yaml`, `split.csv`), the evaluation."
-    from defect_twin.metrics import choose_threshold
-    name = type(model).__name__
-    if cfg.review is not None:
-        good = getattr(model, "good_scores", None)
-        if good is None: raise RuntimeError(f"{name}.fit left no good scores to choose the review band from.")
-        model.threshold = choose_threshold(good["scores"], cfg.threshold_rule, review=cfg.review, how=good["how"])
-    out = Path(model.save(out_dir))
-    mf = ModelFolder(out)
-    mf.write_json(mf.META, {**mf.meta, "data": str(data_path), "preprocess_choice": why})
-    cfg.save(mf.file(mf.CONFIG))
-    parts[["path", "label", "defect_type", "part"]].to_csv(mf.file(mf.SPLIT), index=False)
-    _log.info(f"{name} model folder: {out}")
-    test = parts[parts.part == "test"]
-    if evaluate and len(test) and test.label.nunique() == 2:
-        from defect_twin.evaluation import evaluate_model
-        evaluate_model(out, data_path, out/"evaluation", update_model=True, device=str(model.device))
-    return out

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from .core import get_logger, get_device, ModelFolder, ModelFolderError
 from .transforms import PreprocessSpec, view_batches
 from .backbones import create_backbone, default_spec, FeatureExtractor
-from .models import Model, image_list, image_chunks, AnomalyConfig, training_parts, finish_training
+from .models import Model, image_list, image_chunks, AnomalyConfig
+from .training import training_parts, finish_training
 from .patchcore import PatchEmbedder, anomaly_maps, default_layers, torch_threads, _exporting, BACKBONE_FILE
 from .inference import SCORE, AMAP
 

@@ -19,7 +19,8 @@ from .core import get_logger, get_device, ModelFolder, ModelFolderError
 from .transforms import PreprocessSpec
 from fastcore.basics import patch
 from .backbones import create_backbone, default_spec, FeatureExtractor
-from .models import Model, image_list, image_chunks, AnomalyConfig, training_parts, finish_training
+from .models import Model, image_list, image_chunks, AnomalyConfig
+from .training import training_parts, finish_training
 from .transforms import view_batches
 from .inference import SCORE, AMAP
 
