@@ -50,9 +50,8 @@ cov_off
 
 if [ "${COVERAGE:-1}" != 0 ]; then
   step "coverage of defect_twin (notebook tests + pytest, subprocesses included)"
-  # printed, not (yet) enforced: the total was not measured on a full run before this gate landed, and a red CI
-  # would hold back everything else. Set COVERAGE_FAIL_UNDER=80 to make it fail below the plan's bar.
+  # fails below the plan's 80 % (a full run measured 96.5 %); COVERAGE_FAIL_UNDER overrides the bar
   "$BIN/coverage" combine --quiet --data-file="$COV_DIR/.coverage" "$COV_DIR"
-  "$BIN/coverage" report --data-file="$COV_DIR/.coverage" --precision=1 --fail-under="${COVERAGE_FAIL_UNDER:-0}"
+  "$BIN/coverage" report --data-file="$COV_DIR/.coverage" --precision=1 --fail-under="${COVERAGE_FAIL_UNDER:-80}"
   echo "line coverage of defect_twin (notebook tests + pytest): $("$BIN/coverage" report --data-file="$COV_DIR/.coverage" --format=total --precision=1) % (the plan's bar: 80 %)"
 fi
