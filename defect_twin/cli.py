@@ -148,15 +148,13 @@ def track_training(model_dir, # the trained model folder
                    tracking_uri:str|None=None, register:str|None=None, name:str="train") -> dict:
     "Log a finished training as an MLflow run (settings, data set, model folder; exported and registered with `register`); return its ids."
     from defect_twin.tracking import start_run
-    from defect_twin.datasets import load_index
     if register:
         from defect_twin.export import export_onnx
         export_onnx(model_dir)
     try:
         with start_run(name, params=params, tracking_uri=tracking_uri, start_time=start_time,
                        tags={"defect_twin.command": "train"}) as t:
-            if not hasattr(data, "columns"): t.log_dataset(load_index(data), str(data))
-            info = t.log_model_folder(model_dir, registered_model_name=register)
+            info = t.log_model_folder(model_dir, registered_model_name=register, data=data)
     except Exception as e:           # the model folder is written: say where, and fail only if registering was asked for
         msg = f"the model is saved in {model_dir}, but tracking it failed ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
         if register: raise RuntimeError(msg + f"; it is not registered as {register}") from e

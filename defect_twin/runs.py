@@ -198,13 +198,13 @@ def track_run(run_dir:Path, spec:RunSpec, record:dict, tracking_root:str|Path|No
     from defect_twin.datasets import load_index
     with start_run(run_dir.name, params=spec.to_dict(), tracking_uri=spec.tracking_uri or None, root=tracking_root,
                    start_time=record.get("started_ts"), tags={"defect_twin.command": "run"}) as t:
-        t.log_dataset(load_index(resolve_data(spec.data)), spec.data)
         t.log_metrics({f"stage_seconds.{k}": v for k, v in record["stages"].items()})
         t.log_metrics({k: v for k, v in record["metrics"].items() if isinstance(v, (int, float))})
         for nb in sorted(run_dir.glob("*.ipynb")): t.log_artifact(nb, "notebooks")
         for f in ("figures", "spec.yaml", "metrics.json", "benchmark.json"):
             if (run_dir/f).exists(): t.log_artifact(run_dir/f)
-        if (run_dir/"model"/"model.json").exists(): t.log_model_folder(run_dir/"model")
+        if (run_dir/"model"/"model.json").exists(): t.log_model_folder(run_dir/"model", data=spec.data)   # its split.csv
+        else: t.log_dataset(load_index(resolve_data(spec.data)), spec.data)                                 # no model: index the data
     return dict(uri=t.uri, run_id=t.run_id, fell_back=t.fell_back,
                 **({"fallback_reason": t.fallback_reason} if t.fell_back else {}))
 

@@ -455,11 +455,18 @@ SETTINGS = ("aupro_fpr_limit", "threshold")   # numbers in metrics.json that are
 @patch
 def log_model_folder(self:Tracker, model_dir:str|Path, # a model folder (see `core.ModelFolder`)
                       registered_model_name:str|None=None, # register its pyfunc model under this name
-                      artifact_path:str="model_folder"):
+                      artifact_path:str="model_folder",
+                      data=None, # what it was trained on: logged as the run's data set (the folder's split.csv when it has one)
+                     ):
     "Log a model folder: its files, its results as metrics and its settings (threshold, limits) as params, kind/name/version tags, the run id into its model.json, `model.onnx` through the ONNX flavour and, when the folder can be served, a pyfunc over it (returned; registered when `registered_model_name` is given)."
     mf = ModelFolder(model_dir)
     meta = mf.check()
     if self.run_id and meta.get("run_id") != self.run_id: mf.write_json(mf.META, {**meta, "run_id": self.run_id})
+    if data is not None and not hasattr(data, "columns"):   # the index training used, not a second pass over the data
+        import pandas as pd
+        from defect_twin.datasets import load_index
+        split = mf.file(mf.SPLIT)
+        self.log_dataset(pd.read_csv(split) if split.is_file() else load_index(data), str(data))
     self.set_tags({f"model.{k}": meta[k] for k in ("kind", "name", "version", "backbone") if k in meta})
     nums = _flat_numbers(mf.metrics)
     is_setting = lambda k: k.rsplit(".", 1)[-1] in SETTINGS or k.endswith("_limit")
