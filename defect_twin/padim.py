@@ -7,21 +7,19 @@ Docs: https://defect-twin.github.io/defect_twin/padim.html.md"""
 # %% ../nbs/06a_padim.ipynb #c586a864
 from __future__ import annotations
 import time, contextlib
-from typing import Any, ClassVar, cast
+from typing import ClassVar, cast
 from pathlib import Path
-from datetime import datetime, timezone
 import numpy as np
 import torch
 from torch import nn
 from fastcore.basics import patch
 from dataclasses import dataclass
-from .core import get_logger, get_device, ModelFolder, ModelFolderError
+from .core import get_logger, ModelFolder
 from .transforms import PreprocessSpec, view_batches
-from .backbones import create_backbone, default_spec, FeatureExtractor
-from .models import Model, image_list, image_chunks, AnomalyConfig
+from .models import image_list, image_chunks, AnomalyConfig
 from .training import training_parts, finish_training
-from .patchcore import PatchEmbedder, anomaly_maps, default_layers, torch_threads, _exporting, BACKBONE_FILE
-from .inference import SCORE, AMAP
+from .backbones import default_spec
+from .features import FeatureModel, anomaly_maps, torch_threads, _exporting
 
 # %% auto #0
 __all__ = ['GRID_MODES', 'GAUSS_FILE', 'check_fixed_grid', 'channel_subset', 'one_thread', 'GaussianStats', 'inverse_cholesky',
@@ -174,14 +172,12 @@ class PaDiMScorer(nn.Module):
         return self.score_features(self.embed(x), x.shape[-2:])
 
 # %% ../nbs/06a_padim.ipynb #8e9595b1
-class PaDiM(Model):
-    "PaDiM anomaly detector: `fit` Gaussians per grid position on good images, then `predict` scores and maps (a `models.Model`)."
+class PaDiM(FeatureModel):
+    "PaDiM anomaly detector: `fit` Gaussians per grid position on good images, then `predict` scores and maps (a `features.FeatureModel`)."
     kind = "padim"
-    outputs = (SCORE, AMAP)
     weight_files = ("gaussians.npz", "backbone.pt")
-    int8: ClassVar[dict] = {v: dict(ops=("Conv",), weight="QUInt8", per_channel=False) for v in ("int8-dynamic", "int8-static")}  # the scoring stays fp32
-    fp32_tail = False
     no_fp16 = "No fp16 variant for PaDiM: its Mahalanobis distances (inverse covariances) must stay fp32."
+    patch_size = 1                     # no local averaging (the paper's)
     def __init__(self, backbone:str="tf_efficientnet_lite0", # any timm model with `forward_intermediates`
                  layers=None, # stage indices or names; default the stride-4, -8 and -16 stages
                  image_size=256, # model input side, or (height, width); the tile side in `tile` mode
@@ -194,34 +190,23 @@ class PaDiM(Model):
                  resize:str="resize", # resize, letterbox, center_crop or tile (see `check_fixed_grid`)
                  interpolation:str="area", # OpenCV interpolation for the resize
                  grid_stride:int|None=8, # stride of the feature grid (None: the finest chosen stage's)
-                 patch_size:int=1, # local averaging of each stage's map (1: none, as in the paper)
+                 patch_size:int|None=None, # local averaging of each stage's map (None: `PaDiM.patch_size`, 1: none, as in the paper)
                  sigma:float=4.0, # Gaussian smoothing of the maps, in model-input pixels
                  spec:PreprocessSpec|None=None, # a full preprocessing spec (overrides image_size/resize/interpolation)
                 ):
         if not float(eps) > 0: raise ValueError(f"eps must be positive (it keeps the covariances invertible), got {eps}.")
-        if spec is None:
-            d = default_spec(backbone, image_size, resize=resize).to_dict()
-            spec = PreprocessSpec.from_dict({**d, "interpolation": interpolation})
-        self.spec = check_fixed_grid(spec)
-        self.device = str(get_device(device))   # `Model.device` is a str (torch accepts it wherever a device goes)
-        self.backbone, self.eps, self.seed, self.sigma = backbone, float(eps), int(seed), float(sigma)
-        model = create_backbone(backbone, pretrained=pretrained, weights=weights)
-        self.weights_source = getattr(model, "weights_source", "unknown")
-        if layers is None: layers = default_layers(model)
-        self.extractor = FeatureExtractor(model, layers, prune=True).eval()
-        self.layers = list(self.extractor.layers)
-        if grid_stride is not None and grid_stride not in self.extractor.strides: grid_stride = None
-        self.embedder = PatchEmbedder(self.extractor, None, patch_size=patch_size, grid_stride=grid_stride).to(self.device).eval()
+        super().__init__(backbone, layers, image_size, resize, interpolation, spec, weights, pretrained, device, seed,
+                         grid_stride, None, patch_size, sigma)
+        self.eps = float(eps)
         self.channels = channel_subset(self.embedder.out_dim, n_features, seed)
         self.n_features = len(self.channels)
         self.mean: torch.Tensor|None = None             # `(h*w, d)` per-position means (set by `fit` / `load`)
         self.inv_chol: torch.Tensor|None = None         # `(h*w, d, d)` their `L⁻¹`
-        self.grid: tuple[int, ...]|None = None          # `(h, w)` of the feature grid
-        self.good_scores: dict[str, Any]|None = None    # good_scores.json
-        self._scorer: PaDiMScorer|None = None
-        self.threshold = None
-        self.fit_info: dict[str, Any] = {}
-        self.metrics: dict[str, Any] = {}
+
+    @classmethod
+    def check_spec(cls, spec:PreprocessSpec) -> PreprocessSpec:
+        "The spec if every input gets the same grid (`check_fixed_grid`)."
+        return check_fixed_grid(spec)
 
     def __repr__(self):
         state = "not fitted" if self.grid is None else f"Gaussians on a {self.grid[0]}x{self.grid[1]} grid"
@@ -239,14 +224,6 @@ class PaDiM(Model):
         return self.mean, self.inv_chol, self.grid
 
 # %% ../nbs/06a_padim.ipynb #dc156a6a
-@patch
-def embed(self:PaDiM, x, # `Bx3xHxW` normalised batch, tensor or array
-         ) -> torch.Tensor:
-    "Features `(B, C, h, w)` of a preprocessed batch (all channels, on the model's grid)."
-    x = torch.as_tensor(x, dtype=torch.float32).to(self.device)
-    if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"embed expects a Bx3xHxW batch, got shape {tuple(x.shape)}.")
-    with torch.no_grad(): return self.embedder(x)
-
 @patch
 def _stream(self:PaDiM, items:list, batch_size:int=16):
     "Yield `(image index of each view, (H, W) of the input, features)` per batch of views of `items`."
@@ -342,30 +319,17 @@ def fit(self:PaDiM, images_or_paths, # good images: paths, uint8 arrays, or a Da
 GAUSS_FILE = "gaussians.npz"
 
 @patch
-def save(self:PaDiM, path:str|Path) -> Path:
-    "Write the model folder: model.json, preprocess.json, threshold.json, good_scores.json, metrics.json, gaussians.npz, backbone.pt."
-    thr = self.threshold
-    if self.mean is None or thr is None: raise RuntimeError("Nothing to save: this PaDiM is not fitted.")
-    mean, inv_chol, grid = self._gaussians()
-    from defect_twin import __version__
-    mf = ModelFolder(path)
-    mf.write_json(mf.META, dict(
-        kind="padim", name=f"padim-{self.backbone}", version=__version__, backbone=self.backbone,
-        classes=["good", "defect"], layers=self.layers, n_features=self.n_features, embed_dim=self.embedder.out_dim,
-        eps=self.eps, grid_stride=self.embedder.grid_stride, patch_size=self.embedder.patch_size,
-        input_size=list(self.spec.hw), grid=list(grid), sigma=self.sigma, seed=self.seed,
-        weights_source=self.weights_source, fit=self.fit_info, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        run_id=getattr(self, "run_id", None)))
-    self.spec.save(mf.file(mf.SPEC))
-    mf.write_json(mf.THRESHOLD, thr)
-    if self.good_scores: mf.write_json(mf.GOOD_SCORES, self.good_scores)
-    mf.write_json(mf.METRICS, self.metrics or dict(split="train (cross-fit calibration)", threshold=thr["value"],
-                                                   **{k: v for k, v in self.fit_info.items() if k.startswith("normal_")}))
+def folder_meta(self:PaDiM) -> dict:
+    "PaDiM's own `model.json` fields (the shared ones are `FeatureModel.save`'s)."
+    return dict(n_features=self.n_features, embed_dim=self.embedder.out_dim, eps=self.eps)
+
+@patch
+def save_state(self:PaDiM, mf:ModelFolder):
+    "Write `gaussians.npz`: the channel subset, the means and the `L⁻¹` factors (float32: the scorer's buffers)."
+    mean, inv_chol, _ = self._gaussians()
     with open(mf.file(GAUSS_FILE), "wb") as fh:
         np.savez(fh, channels=self.channels.cpu().numpy().astype(np.int64), mean=mean.cpu().numpy().astype(np.float32),
                  inv_chol=inv_chol.cpu().numpy().astype(np.float32))
-    torch.save(self.extractor.state_dict(), mf.file(BACKBONE_FILE))
-    return mf.path
 
 # %% ../nbs/06a_padim.ipynb #6618800f
 def _read_gaussians(mf:ModelFolder, C:int, grid:tuple, d:int) -> dict:
@@ -392,42 +356,22 @@ def _read_gaussians(mf:ModelFolder, C:int, grid:tuple, d:int) -> dict:
     return arrs
 
 @patch(cls_method=True)
-def load(cls:PaDiM, path:str|Path, # a model folder written by `save`
-         device:str="auto") -> PaDiM:
-    "A fitted `PaDiM` from a model folder, checked part by part, without downloading anything."
-    mf = ModelFolder(path)
-    meta = mf.check(mf.SPEC, mf.THRESHOLD, GAUSS_FILE, BACKBONE_FILE, kind="padim")
-    spec = mf.spec
-    try: check_fixed_grid(spec)
-    except ValueError as e: raise mf.bad(mf.SPEC, str(e)) from e
-    try:
-        # `cls` is the class (fastcore's `@patch(cls_method=True)` needs the annotation `cls:PaDiM`)
-        pm = cls(backbone=meta["backbone"], layers=meta["layers"], n_features=meta["n_features"], eps=meta["eps"],
-                 pretrained=False, device=device, seed=meta["seed"], grid_stride=meta["grid_stride"],
-                 patch_size=meta.get("patch_size", 1), sigma=meta["sigma"], spec=spec)  # type: ignore[operator]
-    except (KeyError, ValueError, TypeError) as e:
-        raise mf.bad(mf.META, f"does not describe a PaDiM model ({type(e).__name__}: {e})") from e
-    try: sd = torch.load(mf.file(BACKBONE_FILE), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise mf.bad(BACKBONE_FILE, f"not a readable PyTorch state dict ({type(e).__name__}: "
-                                    f"{str(e).splitlines()[0][:200] if str(e) else ''})") from e
-    try: pm.extractor.load_state_dict(sd)
-    except (RuntimeError, TypeError, AttributeError) as e:
-        raise ModelFolderError(f"{mf.path}: {BACKBONE_FILE} does not fit backbone '{meta['backbone']}' with layers "
-                               f"{meta['layers']} named in model.json: {str(e).splitlines()[0]}") from e
-    pm.embedder.to(pm.device)
-    with torch.no_grad(): grid = tuple(pm.embedder(torch.zeros(1, 3, *spec.hw, device=pm.device)).shape[-2:])
+def settings_from(cls:PaDiM, meta:dict) -> dict:
+    "PaDiM's constructor arguments from `model.json`."
+    return dict(n_features=meta["n_features"], eps=meta["eps"], patch_size=meta.get("patch_size", 1))
+
+@patch
+def load_state(self:PaDiM, mf:ModelFolder, meta:dict):
+    "Read `gaussians.npz`, checked against the grid the backbone gives for the spec's input size, `d` and the embedding."
+    with torch.no_grad(): grid = tuple(self.embedder(torch.zeros(1, 3, *self.spec.hw, device=self.device)).shape[-2:])
     if list(grid) != list(meta.get("grid", grid)):
-        raise mf.bad(mf.SPEC, f"input size {spec.hw} gives a {grid[0]}x{grid[1]} grid, but the Gaussians were fitted on "
+        raise mf.bad(mf.SPEC, f"input size {self.spec.hw} gives a {grid[0]}x{grid[1]} grid, but the Gaussians were fitted on "
                               f"{meta['grid']} (model.json): preprocess.json is not the one the model was fitted with")
-    arrs = _read_gaussians(mf, pm.embedder.out_dim, grid, pm.n_features)
-    pm.channels = torch.from_numpy(arrs["channels"].astype(np.int64))
-    pm.mean = torch.from_numpy(arrs["mean"].astype(np.float32)).to(pm.device)
-    pm.inv_chol = torch.from_numpy(arrs["inv_chol"].astype(np.float32)).to(pm.device)
-    pm.grid, pm.threshold, pm._scorer = grid, mf.threshold, None
-    pm.good_scores = mf.read_json(mf.GOOD_SCORES) if mf.file(mf.GOOD_SCORES).exists() else None
-    pm.fit_info, pm.metrics, pm.weights_source, pm.run_id = meta.get("fit", {}), mf.metrics, meta.get("weights_source"), meta.get("run_id")
-    return pm
+    arrs = _read_gaussians(mf, self.embedder.out_dim, grid, self.n_features)
+    self.channels = torch.from_numpy(arrs["channels"].astype(np.int64))
+    self.mean = torch.from_numpy(arrs["mean"].astype(np.float32)).to(self.device)
+    self.inv_chol = torch.from_numpy(arrs["inv_chol"].astype(np.float32)).to(self.device)
+    self.grid = grid
 
 # %% ../nbs/06a_padim.ipynb #567cacf8
 @dataclass

@@ -6,27 +6,24 @@ Docs: https://defect-twin.github.io/defect_twin/patchcore.html.md"""
 
 # %% ../nbs/06_patchcore.ipynb #c03d8984
 from __future__ import annotations
-import time, math, contextlib
-from typing import Any, ClassVar
+import time, math
+from typing import Any
 from pathlib import Path
-from datetime import datetime, timezone
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from dataclasses import dataclass
-from .core import get_logger, get_device, ModelFolder, ModelFolderError
+from .core import get_logger, ModelFolder, ModelFolderError
 from .transforms import PreprocessSpec
 from fastcore.basics import patch
-from .backbones import create_backbone, default_spec, FeatureExtractor
-from .models import Model, image_list, image_chunks, AnomalyConfig
+from .features import FeatureModel, anomaly_maps, torch_threads, _exporting
+from .backbones import default_spec
+from .models import image_list, image_chunks, AnomalyConfig
 from .training import training_parts, finish_training
 from .transforms import view_batches
-from .inference import SCORE, AMAP
 
 # %% auto #0
-__all__ = ['BANK_FILE', 'BACKBONE_FILE', 'random_projection', 'torch_threads', 'greedy_coreset', 'PatchEmbedder',
-           'gaussian_kernel1d', 'anomaly_maps', 'PatchCoreScorer', 'default_layers', 'PatchCore', 'PatchCoreConfig',
+__all__ = ['BANK_FILE', 'random_projection', 'greedy_coreset', 'PatchCoreScorer', 'PatchCore', 'PatchCoreConfig',
            'train_patchcore']
 
 # %% ../nbs/06_patchcore.ipynb #9826a55d
@@ -44,14 +41,6 @@ def random_projection(x:torch.Tensor, # `NxD` features
     return x @ r.to(device=x.device, dtype=x.dtype)
 
 # %% ../nbs/06_patchcore.ipynb #f1c01e78
-@contextlib.contextmanager
-def torch_threads(n:int|None):
-    "Context manager: run the block with `n` intra-op threads (None: unchanged), then restore the setting."
-    old = torch.get_num_threads()
-    if n is not None: torch.set_num_threads(int(n))
-    try: yield
-    finally: torch.set_num_threads(old)
-
 def _sq_to(z, zsq, pts, psq):
     "`len(z) x len(pts)` squared distances via the matmul identity (clamped at 0)."
     return torch.addmm(psq[None], z, pts.T, alpha=-2).add_(zsq[:, None]).clamp_min_(0)
@@ -141,73 +130,6 @@ def greedy_coreset(z:torch.Tensor, # `NxD` (projected) features
                      seconds=time.perf_counter() - t0)
     return out
 
-# %% ../nbs/06_patchcore.ipynb #87acb98e
-def _to_grid(f:torch.Tensor, hw:tuple) -> torch.Tensor:
-    "Bring a feature map to grid `hw`: unchanged, average-pooled (finer map, integer ratio or adaptive) or bilinear (coarser)."
-    h, w = f.shape[-2:]
-    if (h, w) == tuple(hw): return f
-    if h >= hw[0] and w >= hw[1]:
-        if h % hw[0] == 0 and w % hw[1] == 0: return F.avg_pool2d(f, (h // hw[0], w // hw[1]))
-        return F.adaptive_avg_pool2d(f, hw)
-    return F.interpolate(f, size=tuple(hw), mode="bilinear", align_corners=False)
-
-class PatchEmbedder(nn.Module):
-    "Locally aware patch features of a `FeatureExtractor`: 3×3 average pooling, maps brought to one grid, concatenated."
-    def __init__(self, extractor:FeatureExtractor, # the backbone stages to use
-                 feature_dim:int|None=None, # pool the concatenated channels to this length (None: keep all)
-                 patch_size:int=3, # neighbourhood for local aggregation
-                 grid_stride:int|None=None, # stride of the output grid (one of the stages'); None: the finest stage's
-                ):
-        super().__init__()
-        self.extractor, self.feature_dim, self.patch_size = extractor, feature_dim, int(patch_size)
-        self.in_dim = sum(extractor.channels)
-        if feature_dim is not None and not 0 < int(feature_dim) <= self.in_dim:
-            raise ValueError(f"feature_dim must lie in 1..{self.in_dim} (the stages' {extractor.channels} channels), got {feature_dim}.")
-        self.grid_stride = min(extractor.strides) if grid_stride is None else int(grid_stride)
-        if self.grid_stride not in extractor.strides:
-            raise ValueError(f"grid_stride {grid_stride} is not the stride of a chosen stage {extractor.strides}.")
-        self.grid_index = extractor.strides.index(self.grid_stride)
-        self.out_dim = int(feature_dim) if feature_dim else self.in_dim
-
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        "`BxDxhxw` patch features on the grid of the `grid_stride` stage."
-        p = self.patch_size
-        fs = [F.avg_pool2d(f, p, 1, p // 2) for f in self.extractor(x)]
-        hw = tuple(fs[self.grid_index].shape[-2:])
-        e = torch.cat([_to_grid(f, hw) for f in fs], 1)
-        if self.feature_dim and self.feature_dim != self.in_dim:
-            B, C, h, w = e.shape
-            e = F.adaptive_avg_pool1d(e.permute(0, 2, 3, 1).reshape(-1, 1, C), self.feature_dim)
-            e = e.reshape(B, h, w, self.feature_dim).permute(0, 3, 1, 2)
-        return e
-
-# %% ../nbs/06_patchcore.ipynb #18a5d4f2
-def gaussian_kernel1d(sigma:float, truncate:float=4.0) -> torch.Tensor:
-    "Normalised 1-D Gaussian of width `2*int(truncate*sigma+0.5)+1` (scipy's and anomalib's choice)."
-    r = int(truncate * sigma + 0.5)
-    x = torch.arange(-r, r + 1, dtype=torch.float32)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    return k / k.sum()
-
-def _exporting() -> bool:
-    "True while torch.export / ONNX export / TorchScript tracing runs the module."
-    return bool(torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing())
-
-def anomaly_maps(grid:torch.Tensor, # `Bxhxw` patch distances
-                 size:tuple, # (H, W) of the model input
-                 sigma:float=4.0, # Gaussian smoothing in input pixels (0: none)
-                ) -> torch.Tensor:
-    "`BxHxW` maps at the model input size: bilinear upsampling of the patch-score grid, then Gaussian smoothing."
-    m = F.interpolate(grid[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)
-    if sigma > 0:
-        k = gaussian_kernel1d(sigma).to(m.device)
-        p = (len(k) - 1) // 2
-        if not _exporting() and min(m.shape[-2:]) <= p:
-            raise ValueError(f"map size {tuple(size)} is too small for sigma={sigma} (needs > {p} pixels).")
-        m = F.conv2d(F.pad(m, (p, p, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
-        m = F.conv2d(F.pad(m, (0, 0, p, p), mode="reflect"), k.view(1, 1, -1, 1))
-    return m[:, 0]
-
 # %% ../nbs/06_patchcore.ipynb #489f9c11
 class PatchCoreScorer(nn.Module):
     "A fitted PatchCore as one module: embedding, nearest bank patches, Eq. 7 image score, smoothed map at the input's size."
@@ -265,26 +187,11 @@ class PatchCoreScorer(nn.Module):
         score, dist = self.score_features(self.embed(x))
         return score, anomaly_maps(dist, x.shape[-2:], self.sigma)
 
-# %% ../nbs/06_patchcore.ipynb #7588a371
-def default_layers(model:nn.Module, # a timm model with `feature_info`
-                   strides=(4, 8, 16), # the strides wanted
-                  ) -> list[int]:
-    "Indices of the stages of `model` with the given strides (the stride-4, -8 and -16 stages by default)."
-    info = getattr(model, "feature_info", None)
-    if not isinstance(info, list): raise TypeError(f"{type(model).__name__} has no feature_info; pass layers= explicitly.")
-    idx = [i for i, f in enumerate(info) if f["reduction"] in strides]
-    if not idx: raise ValueError(f"{type(model).__name__} has no stage with stride in {strides}; its stages: "
-                                 f"{[(f['module'], f['reduction']) for f in info]}. Pass layers= explicitly.")
-    return idx
-
 # %% ../nbs/06_patchcore.ipynb #1cc18456
-class PatchCore(Model):
-    "PatchCore anomaly detector: `fit` on good images, then `predict` image scores and anomaly maps (a `models.Model`)."
+class PatchCore(FeatureModel):
+    "PatchCore anomaly detector: `fit` on good images, then `predict` image scores and anomaly maps (a `features.FeatureModel`)."
     kind = "patchcore"
-    outputs = (SCORE, AMAP)
     weight_files = ("memory_bank.npy", "backbone.pt")
-    int8: ClassVar[dict] = {v: dict(ops=("Conv",), weight="QUInt8", per_channel=False) for v in ("int8-dynamic", "int8-static")}  # the scoring stays fp32
-    fp32_tail = False
     no_fp16 = ("No fp16 variant for PatchCore: its nearest-neighbour distances must stay fp32, and "
                "onnxconverter-common mis-types the casts around the fp32 part of this graph.")
     def __init__(self, backbone:str="tf_efficientnet_lite0", # any timm model with `forward_intermediates`
@@ -306,28 +213,11 @@ class PatchCore(Model):
                 ):
         if not 0 < coreset_ratio <= 1: raise ValueError(f"coreset_ratio must lie in (0, 1], got {coreset_ratio}.")
         if int(num_neighbors) < 1: raise ValueError(f"num_neighbors must be >= 1, got {num_neighbors}.")
-        self.device = str(get_device(device))   # `Model.device` is a str (torch accepts it wherever a device goes)
-        self.backbone, self.coreset_ratio, self.num_neighbors = backbone, float(coreset_ratio), int(num_neighbors)
-        self.projection_dim, self.seed, self.sigma = projection_dim, int(seed), float(sigma)
-        if spec is None:
-            d = default_spec(backbone, image_size, resize=resize).to_dict()
-            spec = PreprocessSpec.from_dict({**d, "interpolation": interpolation})
-        self.spec = spec
-        model = create_backbone(backbone, pretrained=pretrained, weights=weights)
-        self.weights_source = getattr(model, "weights_source", "unknown")
-        if layers is None: layers = default_layers(model)
-        self.extractor = FeatureExtractor(model, layers, prune=True).eval()
-        self.layers = list(self.extractor.layers)
-        if grid_stride is not None and grid_stride not in self.extractor.strides: grid_stride = None
-        self.embedder = PatchEmbedder(self.extractor, feature_dim, grid_stride=grid_stride).to(self.device).eval()
+        super().__init__(backbone, layers, image_size, resize, interpolation, spec, weights, pretrained, device, seed,
+                         grid_stride, feature_dim, sigma=sigma)
+        self.coreset_ratio, self.num_neighbors, self.projection_dim = float(coreset_ratio), int(num_neighbors), projection_dim
         self.feature_dim = self.embedder.out_dim
         self.bank: torch.Tensor|None = None             # `MxD` memory bank (set by `fit` / `load`)
-        self.grid: tuple[int, ...]|None = None          # `(h, w)` of the patch grid
-        self.good_scores: dict[str, Any]|None = None    # good_scores.json
-        self._scorer: PatchCoreScorer|None = None
-        self.threshold = None
-        self.fit_info: dict[str, Any] = {}
-        self.metrics: dict[str, Any] = {}
 
     def __repr__(self):
         state = "not fitted" if self.bank is None else f"bank {tuple(self.bank.shape)}"
@@ -339,14 +229,6 @@ class PatchCore(Model):
         return PatchCoreScorer(self.embedder, self.bank, self.num_neighbors, self.sigma)
 
 # %% ../nbs/06_patchcore.ipynb #25eb2544
-@patch
-def embed(self:PatchCore, x, # `Bx3xHxW` normalised batch, tensor or array
-         ) -> torch.Tensor:
-    "Patch features `(B, D, h, w)` of a preprocessed batch."
-    x = torch.as_tensor(x, dtype=torch.float32).to(self.device)
-    if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"embed expects a Bx3xHxW batch, got shape {tuple(x.shape)}.")
-    with torch.no_grad(): return self.embedder(x)
-
 @patch
 def _embed_views(self:PatchCore, items:list, batch_size:int=16) -> tuple[list, np.ndarray]:
     "Patch features `(D, h, w)` of every view of every image, and the image index of each view."
@@ -458,71 +340,38 @@ def fit(self:PatchCore, images_or_paths, # good images: paths, uint8 arrays, or 
     return self
 
 # %% ../nbs/06_patchcore.ipynb #df1a7810
-BANK_FILE, BACKBONE_FILE = "memory_bank.npy", "backbone.pt"
+BANK_FILE = "memory_bank.npy"
 
 @patch
-def save(self:PatchCore, path:str|Path) -> Path:
-    "Write the model folder: model.json, preprocess.json, threshold.json, good_scores.json, metrics.json, memory_bank.npy, backbone.pt."
-    grid, thr = self.grid, self.threshold
-    if self.bank is None or grid is None or thr is None: raise RuntimeError("Nothing to save: this PatchCore is not fitted.")
-    from defect_twin import __version__
-    mf = ModelFolder(path)
-    mf.write_json(mf.META, dict(
-        kind="patchcore", name=f"patchcore-{self.backbone}", version=__version__, backbone=self.backbone,
-        classes=["good", "defect"], layers=self.layers, feature_dim=self.feature_dim,
-        pooled_feature_dim=self.embedder.feature_dim, grid_stride=self.embedder.grid_stride, input_size=list(self.spec.hw),
-        grid=list(grid),
-        coreset_ratio=self.coreset_ratio, num_neighbors=self.num_neighbors, projection_dim=self.projection_dim,
-        sigma=self.sigma, seed=self.seed, bank_size=len(self.bank), weights_source=self.weights_source,
-        fit=self.fit_info, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        run_id=getattr(self, "run_id", None)))
-    self.spec.save(mf.file(mf.SPEC))
-    mf.write_json(mf.THRESHOLD, thr)
-    if self.good_scores: mf.write_json(mf.GOOD_SCORES, self.good_scores)
-    mf.write_json(mf.METRICS, self.metrics or dict(split="train (cross-fit calibration)", threshold=thr["value"],
-                                                   **{k: v for k, v in self.fit_info.items() if k.startswith("normal_")}))
+def folder_meta(self:PatchCore) -> dict:
+    "PatchCore's own `model.json` fields (the shared ones are `FeatureModel.save`'s)."
+    if self.bank is None: raise RuntimeError("Nothing to save: this PatchCore is not fitted.")
+    return dict(feature_dim=self.feature_dim, pooled_feature_dim=self.embedder.feature_dim, coreset_ratio=self.coreset_ratio,
+                num_neighbors=self.num_neighbors, projection_dim=self.projection_dim, bank_size=len(self.bank))
+
+@patch
+def save_state(self:PatchCore, mf:ModelFolder):
+    "Write the memory bank (`memory_bank.npy`, float32)."
+    if self.bank is None: raise RuntimeError("Nothing to save: this PatchCore is not fitted.")
     np.save(mf.file(BANK_FILE), self.bank.cpu().numpy().astype(np.float32))
-    torch.save(self.extractor.state_dict(), mf.file(BACKBONE_FILE))
-    return mf.path
 
 @patch(cls_method=True)
-def load(cls:PatchCore, path:str|Path, # a model folder written by `save`
-         device:str="auto") -> PatchCore:
-    "A fitted `PatchCore` from a model folder, without downloading anything."
-    mf = ModelFolder(path)
-    meta = mf.check(mf.SPEC, mf.THRESHOLD, BANK_FILE, BACKBONE_FILE, kind="patchcore")
-    spec = mf.spec
-    try:
-        # `cls` is the class (fastcore's `@patch(cls_method=True)` needs the annotation `cls:PatchCore`)
-        pc = cls(backbone=meta["backbone"], layers=meta["layers"], pretrained=False, device=device, spec=spec,
-                 coreset_ratio=meta["coreset_ratio"], num_neighbors=meta["num_neighbors"], seed=meta["seed"],
-                 projection_dim=meta["projection_dim"], feature_dim=meta.get("pooled_feature_dim"), sigma=meta["sigma"],
-                 grid_stride=meta["grid_stride"])  # type: ignore[operator]
-    except (KeyError, ValueError, TypeError) as e:
-        raise ModelFolderError(f"not a model folder: {mf.file(mf.META)}: does not describe a PatchCore model ({e})") from e
-    try: sd = torch.load(mf.file(BACKBONE_FILE), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelFolderError(f"not a model folder: {mf.file(BACKBONE_FILE)}: not a readable PyTorch state dict "
-                               f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})") from e
-    try: pc.extractor.load_state_dict(sd)
-    except (RuntimeError, TypeError, AttributeError) as e:
-        raise ModelFolderError(f"{mf.path}: {BACKBONE_FILE} does not fit backbone '{meta['backbone']}' with layers "
-                               f"{meta['layers']} named in model.json: {str(e).splitlines()[0]}") from e
-    pc.embedder.to(pc.device)
+def settings_from(cls:PatchCore, meta:dict) -> dict:
+    "PatchCore's constructor arguments from `model.json`."
+    return dict(coreset_ratio=meta["coreset_ratio"], num_neighbors=meta["num_neighbors"], projection_dim=meta["projection_dim"],
+                feature_dim=meta.get("pooled_feature_dim"))
+
+@patch
+def load_state(self:PatchCore, mf:ModelFolder, meta:dict):
+    "Read the memory bank and check it against the embedder (its width) and for non-finite values."
     try: bank = np.load(mf.file(BANK_FILE), allow_pickle=False)
-    except Exception as e:
-        raise ModelFolderError(f"not a model folder: {mf.file(BANK_FILE)}: not a readable .npy array ({type(e).__name__}: {e})") from e
-    if bank.ndim != 2 or bank.shape[1] != pc.feature_dim or len(bank) == 0:
+    except Exception as e: raise mf.bad(BANK_FILE, f"not a readable .npy array ({type(e).__name__}: {e})") from e
+    if bank.ndim != 2 or bank.shape[1] != self.feature_dim or len(bank) == 0:
         raise ModelFolderError(f"{mf.path}: {BANK_FILE} holds {bank.shape} features but backbone '{meta['backbone']}' with "
-                               f"layers {meta['layers']} gives {pc.feature_dim}-dimensional patches: the bank was fit "
+                               f"layers {meta['layers']} gives {self.feature_dim}-dimensional patches: the bank was fit "
                                "with a different backbone or layers.")
-    if not np.isfinite(bank).all():
-        raise ModelFolderError(f"not a model folder: {mf.file(BANK_FILE)}: holds {int((~np.isfinite(bank)).sum())} non-finite values.")
-    pc.bank = torch.from_numpy(bank.astype(np.float32)).to(pc.device)
-    pc.grid, pc.threshold, pc._scorer = tuple(meta["grid"]), mf.threshold, None
-    pc.good_scores = mf.read_json(mf.GOOD_SCORES) if mf.file(mf.GOOD_SCORES).exists() else None
-    pc.fit_info, pc.metrics, pc.weights_source, pc.run_id = meta.get("fit", {}), mf.metrics, meta.get("weights_source"), meta.get("run_id")
-    return pc
+    if not np.isfinite(bank).all(): raise mf.bad(BANK_FILE, f"holds {int((~np.isfinite(bank)).sum())} non-finite values.")
+    self.bank, self.grid = torch.from_numpy(bank.astype(np.float32)).to(self.device), tuple(meta["grid"])
 
 # %% ../nbs/06_patchcore.ipynb #7672566b
 @dataclass
