@@ -190,16 +190,20 @@ def _fall_back(self:Tracker, reason:str):
     for op, args in self._journal: self._apply(op, args, replay=True)
 
 # %% ../nbs/11_tracking.ipynb #d58718a6
+def _causes(e:BaseException) -> list:
+    "`e` and the exceptions it was raised from or during (`__cause__`, `__context__`), nearest first."
+    out: list[BaseException] = []
+    x: BaseException|None = e
+    while x is not None and x not in out: out.append(x); x = x.__cause__ or x.__context__
+    return out
+
 def _is_connection_error(e:Exception) -> bool:
-    "True for failures that mean 'the server is not there' rather than 'the server answered with an error'."
-    import requests
-    from mlflow.exceptions import MlflowException
-    if isinstance(e, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError, socket.timeout)): return True
-    if isinstance(e, MlflowException):
-        msg = str(e)
-        if re.search(r"too many \d{3} error responses", msg): return False
-        return any(s in msg for s in ("Max retries exceeded", "Connection refused", "Failed to establish",
-                                      "timed out", "Read timed out", "NameResolutionError", "ConnectionError"))
+    "True for failures that mean 'the server is not there' rather than 'the server answered with an error', by exception type along the chain."
+    import requests, urllib3
+    for x in _causes(e):
+        if isinstance(x, (requests.exceptions.RetryError, urllib3.exceptions.ResponseError)): return False   # it answered, with errors
+        if isinstance(x, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError, socket.timeout,
+                          urllib3.exceptions.NewConnectionError, urllib3.exceptions.TimeoutError)): return True
     return False
 
 def describe_tracking_error(e:Exception) -> str:
@@ -208,8 +212,10 @@ def describe_tracking_error(e:Exception) -> str:
     full = " ".join(str(e).split())
     msg = full[:200]
     if isinstance(e, RestException): return f"answered HTTP {e.get_http_status_code()} ({msg})"
-    m = re.search(r"too many (\d{3}) error responses", full)
-    if m: return f"answered HTTP {m.group(1)} to every retry ({full[:120]} ... {full[-80:]})"
+    import requests
+    if any(isinstance(x, requests.exceptions.RetryError) for x in _causes(e)):   # urllib3 names the status only in its message
+        m = re.search(r"too many (\d{3}) error responses", full)
+        return f"answered HTTP {m.group(1) if m else 'errors'} to every retry ({full[:120]} ... {full[-80:]})"
     m = re.search(r"error code (\d{3}) != 200", full)
     if m: return f"answered HTTP {m.group(1)} ({msg})"
     if _is_connection_error(e): return f"is unreachable ({type(e).__name__}: {msg})"
