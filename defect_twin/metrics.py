@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import ndimage
 from sklearn.metrics import (roc_auc_score, roc_curve, precision_recall_curve, average_precision_score,
                              confusion_matrix, precision_recall_fscore_support)
-from .core import get_logger
+from .core import get_logger, json_safe
 
 # %% auto #0
 __all__ = ['DECISION_RULE', 'STRUCTURE_8', 'check_labels_scores', 'check_masks_maps', 'predict', 'image_auroc', 'PixelScores',
@@ -338,10 +338,6 @@ def per_defect_type(labels:ArrayLike, # 0/1 labels, or a DataFrame with `label`,
     return pd.DataFrame(rows)
 
 # %% ../nbs/07_metrics.ipynb #13854182
-def _json_safe(v):
-    "NaN → None so that the dict is strict JSON."
-    return None if isinstance(v, float) and math.isnan(v) else v
-
 def evaluate_scores(labels:ArrayLike, # 0 good / 1 defect per image
                     scores:ArrayLike, # image anomaly scores
                     defect_types:ArrayLike|None=None, # optional type per image, for the per-type table
@@ -367,8 +363,7 @@ def evaluate_scores(labels:ArrayLike, # 0 good / 1 defect per image
     else: rule = "given"
     out.update(classification_metrics(y, s, threshold), threshold_rule=rule, decision_rule=f"score {DECISION_RULE} threshold")
     if defect_types is not None:
-        out["per_defect_type"] = [{k: _json_safe(v) for k, v in r.items()}
-                                  for r in per_defect_type(y, s, defect_types, threshold).to_dict("records")]
+        out["per_defect_type"] = json_safe(per_defect_type(y, s, defect_types, threshold).to_dict("records"))
     return out
 
 # %% ../nbs/07_metrics.ipynb #6e75067c

@@ -10,7 +10,7 @@ import json, time, datetime, re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from pathlib import Path
-from .core import ConfigMixin, get_logger, sample_path, mvtec_path, PKG_DIR, KINDS
+from .core import ConfigMixin, get_logger, PKG_DIR, KINDS
 if TYPE_CHECKING: import pandas as pd   # imported where used
 
 # %% auto #0
@@ -87,12 +87,10 @@ def resolve_spec(spec:RunSpec|str|Path|None=None) -> RunSpec:
 
 # %% ../nbs/13_runs.ipynb #c75a567b
 def resolve_data(data:str) -> Path:
-    "Folder for a spec's `data`: `sample`, `mvtec:CATEGORY`, or a path (which must exist)."
-    if data == "sample": return sample_path()
-    if data.startswith("mvtec:"): return mvtec_path(data.split(":", 1)[1])
-    p = Path(data).expanduser()
-    if not p.exists(): raise FileNotFoundError(f"Run data not found: {data}. Use a folder, `sample`, or `mvtec:CATEGORY`.")
-    return p.resolve()
+    "The data path of a spec's `data` (`sample`, `mvtec:CATEGORY`, a folder or a CSV), as `datasets.resolve_layout` reads it."
+    from defect_twin.datasets import resolve_layout        # pandas: imported where used
+    try: return resolve_layout(data)[0].resolve()
+    except FileNotFoundError as e: raise FileNotFoundError(f"Run data not found: {e}") from e
 
 # %% ../nbs/13_runs.ipynb #61cb2609
 class StageFailed(RuntimeError):
