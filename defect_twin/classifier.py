@@ -6,7 +6,7 @@ Docs: https://defect-twin.github.io/defect_twin/classifier.html.md"""
 
 # %% ../nbs/05_classifier.ipynb #22688ba5
 from __future__ import annotations
-import os, json, time, tempfile, datetime, dataclasses, contextlib, shutil
+import os, time, tempfile, datetime, dataclasses, contextlib, shutil
 from pathlib import Path
 from typing import Any, Sequence, cast
 import numpy as np
@@ -16,8 +16,8 @@ import pandas as pd
 __all__ = ['log', 'CLASSES', 'DEFECT', 'ClassifierModel', 'classifier_splitter', 'load_images', 'ClassifierDataset',
            'classifier_parts', 'classifier_dataloaders', 'EpochCallback', 'FrozenBackboneCallback', 'gradcam',
            'overlay', 'explain', 'plot_explanations', 'classifier_scores', 'worst_mistakes', 'distributed_info',
-           'train_classifier', 'save_classifier', 'load_classifier', 'defect_index', 'ClassifierScore', 'Classifier',
-           'train_classifier_cli']
+           'ClassifierConfig', 'train_classifier', 'save_classifier', 'load_classifier', 'defect_index',
+           'ClassifierScore', 'Classifier', 'train_classifier_cli']
 
 # %% ../nbs/05_classifier.ipynb #c5e2d9cb
 import torch
@@ -40,11 +40,11 @@ from fastai.torch_core import params, distrib_barrier, num_distrib, rank_distrib
 
 # %% ../nbs/05_classifier.ipynb #915960fc
 import defect_twin
-from .core import get_logger, seed_everything, seed_worker, get_device, ModelFolder, ModelFolderError
+from .core import get_logger, seed_everything, seed_worker, get_device, ModelFolder, ModelFolderError, ConfigMixin
 from .models import Model
 from .inference import SCORE
 from .images import read_image; from defect_twin.datasets import load_index, labelled_split
-from .transforms import PreprocessSpec, train_tfms, eval_tfms
+from .transforms import PreprocessSpec, train_tfms, eval_tfms, AUG_STRENGTHS, INTERPOLATIONS
 from .backbones import create_backbone, default_spec
 from .synth import SyntheticDefects
 from . import metrics as M
@@ -358,15 +358,74 @@ def _distrib_ctx(learn:Learner, dist:dict|None):
     from fastai.distributed import DistributedTrainer  # noqa: F401  (the import patches `Learner.distrib_ctx`; needs `accelerate`)
     return learn.distrib_ctx(sync_bn=False)
 
+# %% ../nbs/05_classifier.ipynb #ccfg0002
+@dataclasses.dataclass
+class ClassifierConfig(ConfigMixin):
+    "Every training setting of `train_classifier` / `defect-twin train classifier`; saved in the model folder as `config.yaml`."
+    backbone: str = "tf_efficientnet_lite0"  # timm model name
+    mode: str = "synthetic"                  # "synthetic" (good images + synthetic defects) or "supervised" (labelled defects)
+    epochs: int = 0                          # one-cycle epochs of the whole network (discriminative LRs), after the frozen ones
+    freeze_epochs: int = 3                   # one-cycle epochs of the head alone on the frozen backbone first (0: none)
+    image_size: int|list|None = None         # model input side or [H, W]; None: the backbone's
+    interpolation: str|None = None           # resize interpolation: area, linear or cubic; None: the backbone's
+    lr: float = 1e-3                         # peak learning rate of the head
+    lr_mult: float = 10                      # backbone learning rate = lr / lr_mult
+    bs: int = 16                             # batch size (of one process when distributed)
+    seed: int = 42                           # split, synthetic defects, augmentation, initialisation
+    pretrained: bool = True                  # ImageNet weights for the backbone (False: random initialisation)
+    weights: str|None = None                 # a local state dict for the backbone instead
+    valid_pct: float = 0.2                   # validation share: of the good training images (synthetic), of each group (supervised)
+    test_pct: float = 0.3                    # supervised: test share of each group
+    threshold_rule: str|float = "f1"         # "f1" (F1-max on the validation part) or a rule on its good scores: q0.99, max, mean+3std
+    aug: str = "light"                       # augmentation strength (`transforms.AUG_STRENGTHS`)
+    patience: int = 3                        # early stopping: epochs without a better validation loss
+
+    def __post_init__(self):
+        is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
+        is_num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not isinstance(self.backbone, str) or not self.backbone:
+            raise ValueError(f"backbone must be a timm model name, got {self.backbone!r}.")
+        if self.mode not in ("synthetic", "supervised"): raise ValueError(f"mode must be 'synthetic' or 'supervised', not {self.mode!r}.")
+        for k in ("epochs", "freeze_epochs", "patience"):
+            v = getattr(self, k)
+            if not is_int(v) or v < 0: raise ValueError(f"{k} must be an integer >= 0, got {v!r}.")
+        s = self.image_size
+        if isinstance(s, (list, tuple)) and len(s) == 1: s = s[0]
+        if not (s is None or (is_int(s) and s > 0) or (isinstance(s, (list, tuple)) and len(s) == 2 and all(is_int(v) and v > 0 for v in s))):
+            raise ValueError(f"image_size must be a positive integer, [height, width] or null (the backbone's), got {self.image_size!r}.")
+        self.image_size = s if s is None or is_int(s) else [int(v) for v in s]
+        if self.interpolation not in (None, *INTERPOLATIONS):
+            raise ValueError(f"interpolation must be one of {list(INTERPOLATIONS)} or null (the backbone's), got {self.interpolation!r}.")
+        for k in ("lr", "lr_mult"):
+            v = getattr(self, k)
+            if not is_num(v) or not v > 0: raise ValueError(f"{k} must be a number > 0, got {v!r}.")
+        if not is_int(self.bs) or self.bs < 1: raise ValueError(f"bs must be an integer >= 1, got {self.bs!r}.")
+        if not is_int(self.seed): raise ValueError(f"seed must be an integer, got {self.seed!r}.")
+        if not isinstance(self.pretrained, bool): raise ValueError(f"pretrained must be true or false, got {self.pretrained!r}.")
+        if isinstance(self.weights, Path): self.weights = str(self.weights)
+        if not (self.weights is None or (isinstance(self.weights, str) and self.weights)):
+            raise ValueError(f"weights must be the path of a state dict, or null, got {self.weights!r}.")
+        for k in ("valid_pct", "test_pct"):
+            v = getattr(self, k)
+            if not is_num(v) or not 0 < v < 1: raise ValueError(f"{k} must lie in (0, 1), got {v!r}.")
+        if self.mode == "supervised" and self.valid_pct + self.test_pct >= 1:
+            raise ValueError(f"valid_pct + test_pct must stay below 1 (the rest is the train part), got {self.valid_pct} + {self.test_pct}.")
+        if self.threshold_rule != "f1":
+            try: M.threshold_from_normal(np.array([0.0, 1.0]), self.threshold_rule)
+            except ValueError as e:
+                raise ValueError(f"threshold_rule must be 'f1' or a rule on the good validation scores (q0.99, fr0.02, max, "
+                                 f"mean+3std), got {self.threshold_rule!r}: {e}") from None
+        if self.aug not in AUG_STRENGTHS: raise ValueError(f"aug must be one of {list(AUG_STRENGTHS)}, got {self.aug!r}.")
+
 # %% ../nbs/05_classifier.ipynb #15bf27e6
 def train_classifier(data, # `sample`, `mvtec:CATEGORY`, a folder or CSV (see `data.load_index`), or an index DataFrame
                      backbone:str="tf_efficientnet_lite0", # timm model name
                      mode:str="synthetic", # "synthetic" (good images + synthetic defects) or "supervised"
-                     epochs:int=5, # one-cycle epochs with the whole network trainable
+                     epochs:int=0, # one-cycle epochs with the whole network trainable, after the frozen ones
                      out:str|Path="models/classifier", # model folder to write
                      image_size:int|Sequence[int]|None=None, # model input size; default the backbone's
                      interpolation:str|None=None, # resize interpolation ("area", "linear", "cubic"); None: the backbone's
-                     freeze_epochs:int=1, # one-cycle epochs of the head alone first (0: none)
+                     freeze_epochs:int=3, # one-cycle epochs of the head alone first (0: none)
                      lr:float=1e-3, # peak learning rate of the head
                      lr_mult:float=10, # backbone learning rate = lr / lr_mult
                      bs:int=16, # batch size
@@ -375,7 +434,7 @@ def train_classifier(data, # `sample`, `mvtec:CATEGORY`, a folder or CSV (see `d
                      weights:str|Path|None=None, # a local state dict for the backbone instead
                      valid_pct:float=0.2, # validation share (see `classifier_parts`)
                      test_pct:float=0.3, # supervised: test share
-                     threshold:str="f1", # "f1" or a `threshold_from_normal` rule ("q0.99", "max", "mean+3std")
+                     threshold:str|float="f1", # the config's `threshold_rule`: "f1" or a `threshold_from_normal` rule ("q0.99", "max", "mean+3std")
                      aug:str="light", # augmentation strength (`transforms.train_tfms`)
                      synth:SyntheticDefects|None=None, # defect maker; default CutPaste/scar/Perlin on the estimated foreground
                      patience:int=3, # early stopping patience (epochs without a better validation loss)
@@ -387,9 +446,16 @@ def train_classifier(data, # `sample`, `mvtec:CATEGORY`, a folder or CSV (see `d
                      register:str|None=None, # export to ONNX and register the served model (MLflow pyfunc) under this name
                      progress:bool=True, # fastai progress bars
                      distributed:bool=False, # one process per GPU under `accelerate launch` (fastai's `distrib_ctx`)
+                     config:ClassifierConfig|dict|str|Path|None=None, # the settings; keyword settings that differ from the defaults override it
+                     **kwargs, # more `ClassifierConfig` fields by name (`threshold_rule`)
                     ) -> Path:
-    "Train a classifier, choose its threshold on the validation part, evaluate on the test part, write the model folder."
+    "Train a classifier, choose its threshold on the validation part, evaluate on the test part, write the model folder (with `config.yaml`)."
     t0 = time.perf_counter()
+    cfg = ClassifierConfig.resolve(config, backbone=backbone, mode=mode, epochs=epochs, freeze_epochs=freeze_epochs,
+                                   image_size=image_size, interpolation=interpolation, lr=lr, lr_mult=lr_mult, bs=bs, seed=seed,
+                                   pretrained=pretrained, weights=weights, valid_pct=valid_pct, test_pct=test_pct,
+                                   threshold_rule=threshold, aug=aug, patience=patience, **kwargs)
+    backbone, mode, seed, lr, lr_mult = cfg.backbone, cfg.mode, cfg.seed, cfg.lr, cfg.lr_mult
     if register and not track: raise ValueError("register= needs tracking: registering is logging the model to MLflow (track=True).")
     seed_everything(seed)
     out = Path(out)
@@ -401,18 +467,16 @@ def train_classifier(data, # `sample`, `mvtec:CATEGORY`, a folder or CSV (see `d
                  f"(launcher: {dist['launcher'] or 'none, a single process'})")
     main_proc = dist is None or dist["rank"] == 0
     df = _index(data)
-    parts = classifier_parts(df, mode, valid_pct, test_pct, seed)
-    spec = default_spec(backbone, image_size)
-    if interpolation is not None: spec = dataclasses.replace(spec, interpolation=interpolation)
+    parts = classifier_parts(df, mode, cfg.valid_pct, cfg.test_pct, seed)
+    spec = default_spec(backbone, cfg.image_size)
+    if cfg.interpolation is not None: spec = dataclasses.replace(spec, interpolation=cfg.interpolation)
     bb_kw = _backbone_kwargs(backbone, spec)
     synth = synth or SyntheticDefects(foreground=True)
     images = load_images(parts.path, spec)
     log.info(f"{mode}: {dict(parts.groupby('part').size())} images at {spec.size} read in {time.perf_counter() - t0:.1f} s")
-    dls = classifier_dataloaders(parts, images, spec, bs, seed, aug, synth, num_workers, dev)
-    model = ClassifierModel(backbone, pretrained=pretrained, weights=weights, **bb_kw)
-    params_ = dict(backbone=backbone, mode=mode, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr, lr_mult=lr_mult, bs=bs,
-                   seed=seed, image_size=spec.size, pretrained=pretrained, weights_source=model.body.weights_source,
-                   aug=aug, threshold_rule=threshold, valid_pct=valid_pct, test_pct=test_pct, device=str(dev),
+    dls = classifier_dataloaders(parts, images, spec, cfg.bs, seed, cfg.aug, synth, num_workers, dev)
+    model = ClassifierModel(backbone, pretrained=cfg.pretrained, weights=cfg.weights, **bb_kw)
+    params_ = dict(cfg.to_dict(), image_size=spec.size, weights_source=model.body.weights_source, device=str(dev),
                    n_train=int((parts.part == "train").sum()), synth=repr(synth) if mode == "synthetic" else "none")
     if dist is not None: params_["world_size"] = dist["world_size"]
     tracker = _start_tracker(track and main_proc, tracking_uri, experiment, f"classifier-{backbone}-{mode}", params_)
@@ -426,13 +490,13 @@ def train_classifier(data, # `sample`, `mvtec:CATEGORY`, a folder or CSV (see `d
         if dev.type == "cuda": learn.to_fp16()
         if not progress: learn.remove_cb(ProgressCallback)
         fit_cbs = lambda: [SaveModelCallback(monitor="valid_loss", fname="best", with_opt=False),
-                           EarlyStoppingCallback(monitor="valid_loss", patience=patience)]
+                           EarlyStoppingCallback(monitor="valid_loss", patience=cfg.patience)]
         with _distrib_ctx(learn, dist):
-            if freeze_epochs > 0:
+            if cfg.freeze_epochs > 0:
                 learn.freeze()
-                learn.fit_one_cycle(freeze_epochs, lr, cbs=fit_cbs())
+                learn.fit_one_cycle(cfg.freeze_epochs, lr, cbs=fit_cbs())
             learn.unfreeze()
-            if epochs > 0: learn.fit_one_cycle(epochs, slice(lr / lr_mult, lr), cbs=fit_cbs())
+            if cfg.epochs > 0: learn.fit_one_cycle(cfg.epochs, slice(lr / lr_mult, lr), cbs=fit_cbs())
         history = pd.DataFrame(epochs_cb.rows)
         if dist is not None:
             distrib_barrier()                 # every process has loaded the best weights
@@ -443,7 +507,7 @@ def train_classifier(data, # `sample`, `mvtec:CATEGORY`, a folder or CSV (see `d
     model = learn.model.float().eval()
     t_train = time.perf_counter() - t0
     v_scores, v_labels = vp[:, DEFECT].double().numpy(), vy.numpy()
-    thr, rule = _choose_threshold(v_labels, v_scores, threshold)
+    thr, rule = _choose_threshold(v_labels, v_scores, cfg.threshold_rule)
     test = parts[parts.part == "test"].reset_index(drop=True)
     scores = classifier_scores(model, [images[str(p)] for p in test.path], spec)
     metrics = M.evaluate_scores(test.label, scores, test.defect_type, threshold=thr)
@@ -454,6 +518,7 @@ def train_classifier(data, # `sample`, `mvtec:CATEGORY`, a folder or CSV (see `d
     folder = save_classifier(model, out, spec, thr, rule, metrics, meta=dict(mode=mode, run_id=tracker.run_id if tracker else None,
                              weights_source=model.body.weights_source, distributed=dist,
                              data=None if isinstance(data, pd.DataFrame) else str(data)), preds=preds, history=history)
+    cfg.save(ModelFolder(folder).file(ModelFolder.CONFIG))                     # the effective settings: `--config` repeats the run
     if register:
         from defect_twin.export import export_onnx
         export_onnx(folder)
@@ -548,12 +613,13 @@ class Classifier(Model):
         return ClassifierScore(self.net, defect_index(self.meta.get("classes", CLASSES)))
 
 # %% ../nbs/05_classifier.ipynb #eedc2ba5
-def train_classifier_cli(data:str, backbone:str="tf_efficientnet_lite0", mode:str="synthetic", epochs:int=5,
-                         out:str="models/classifier", image_size:int|None=None, seed:int=42, **kwargs) -> dict:
-    "Run `train_classifier` from command-line values; return (and print) the folder and its headline metrics."
-    folder = train_classifier(data, backbone=backbone, mode=mode, epochs=epochs, out=out, image_size=image_size,
-                              seed=seed, **kwargs)
-    m = ModelFolder(folder).metrics
-    res = dict(model_dir=str(folder), **{k: m.get(k) for k in ("image_auroc", "accuracy", "f1", "threshold", "train_seconds")})
-    print(json.dumps(res, indent=2))
-    return res
+def train_classifier_cli(data, # `sample`, `mvtec:CATEGORY`, a folder or a CSV
+                         out_dir:str|Path="models/classifier", # the model folder to write
+                         config:ClassifierConfig|dict|str|Path|None=None, # the settings (see `train_classifier`)
+                         device:str="auto", # "auto", "cpu", "cuda", "mps"
+                         distributed:bool=False, # one process per GPU under `accelerate launch`
+                         **kwargs, # more `train_classifier` arguments
+                        ) -> Path|None:
+    "What `defect-twin train classifier` runs: `train_classifier` untracked (the command tracks the folder); None in a process that does not write it."
+    folder = train_classifier(data, out=out_dir, config=config, device=device, distributed=distributed, track=False, **kwargs)
+    return None if distributed and distributed_info()["rank"] != 0 else folder

@@ -19,12 +19,12 @@ class CLIFormatter(argparse.RawDescriptionHelpFormatter):
     "Help that shows every option's default (a config field's default is looked up only when help is printed) and keeps epilogs as written."
     def _get_help_string(self, action):
         h = action.help or ""
-        if h is argparse.SUPPRESS or "(default" in h or "required" in h or action.required or action.nargs == 0: return h
-        if hasattr(action, "config_default"):
+        if h is argparse.SUPPRESS or "(default" in h or "required" in h or action.required: return h
+        if hasattr(action, "config_default"):          # a config field (a `--x/--no-x` switch too)
             mod, cls, key, none = action.config_default
             v = getattr(getattr(importlib.import_module(mod), cls)(), key)
             shown = none if v is None else " ".join(map(str, v)) if isinstance(v, list) else v
-        elif action.default is argparse.SUPPRESS or (not action.option_strings and action.nargs not in ("?", "*")): return h
+        elif action.nargs == 0 or action.default is argparse.SUPPRESS or (not action.option_strings and action.nargs not in ("?", "*")): return h
         else:
             v = action.default
             shown = "none" if v is None else " ".join(map(str, v)) if isinstance(v, list) else v
@@ -62,7 +62,9 @@ def _layer(s:str):
     "A stage index or a stage name."
     return int(s) if s.lstrip("-").isdigit() else s
 
-_SHARED: list[tuple[str, str, dict[str, Any], str, str|None]] = [  # flag, config key, argparse keywords, help, what None means
+_Flag = tuple[str, str, dict[str, Any], str, str|None]   # flag, config key, argparse keywords, help, what None means
+
+_SHARED: list[_Flag] = [  # the settings of `models.AnomalyConfig`, shared by the anomaly kinds
     ("--backbone", "backbone", {}, "timm backbone", None),
     ("--layers", "layers", dict(nargs="+", type=_layer, metavar="L"), "backbone stages, indices or names", "the stride-4, -8 and -16 stages"),
     ("--image-size", "image_size", dict(nargs="+", type=int, metavar="N"),
@@ -80,17 +82,44 @@ _SHARED: list[tuple[str, str, dict[str, Any], str, str|None]] = [  # flag, confi
     ("--seed", "seed", dict(type=int), "seed of the split, the subsampling and the folds", None),
     ("--weights", "weights", {}, "local backbone state dict instead of downloading timm's weights", "timm's pretrained weights"),
 ]
-CONFIG_FLAGS: dict[str, tuple[str, str, list[str], list[tuple[str, str, dict[str, Any], str, str|None]], dict[str, str]]] = {  # kind: (module, config class, resize modes, own flags, help texts that differ from _SHARED's)
-    "patchcore": ("defect_twin.patchcore", "PatchCoreConfig", ["auto", "resize", "letterbox", "center_crop", "short_side", "scale", "tile"], [
+
+def _anomaly_flags(modes:list[str], # the kind's resize modes (--resize's choices)
+                   own:list[_Flag], # its own settings
+                   helps:dict[str, str]|None=None, # help texts that differ from `_SHARED`'s
+                  ) -> list[_Flag]:
+    "An anomaly kind's flags: `_SHARED` (with its resize modes and help texts), then its own."
+    helps = helps or {}
+    return [(f, k, dict(choices=modes) if k == "resize" else kw, helps.get(k, h), n) for f, k, kw, h, n in _SHARED] + own
+
+CONFIG_FLAGS: dict[str, tuple[str, str, list[_Flag]]] = {  # kind: (module, config class, one flag per config field)
+    "patchcore": ("defect_twin.patchcore", "PatchCoreConfig", _anomaly_flags(["auto", "resize", "letterbox", "center_crop", "short_side", "scale", "tile"], [
         ("--coreset-ratio", "coreset_ratio", dict(type=float), "share of the training patches kept in the memory bank", None),
         ("--num-neighbors", "num_neighbors", dict(type=int), "bank neighbours that reweight the image score (1: plain maximum)", None),
         ("--projection-dim", "projection_dim", dict(type=_int_or_none, metavar="D"), "random projection for the coreset search (`none`: none)", "none"),
-        ("--feature-dim", "feature_dim", dict(type=_int_or_none, metavar="D"), "pool patch features to this length", "all channels")], {}),
-    "padim": ("defect_twin.padim", "PaDiMConfig", ["auto", "resize", "letterbox", "center_crop", "tile"], [
+        ("--feature-dim", "feature_dim", dict(type=_int_or_none, metavar="D"), "pool patch features to this length", "all channels")])),
+    "padim": ("defect_twin.padim", "PaDiMConfig", _anomaly_flags(["auto", "resize", "letterbox", "center_crop", "tile"], [
         ("--n-features", "n_features", dict(type=_int_or_none, metavar="D"), "channels kept, a seeded random subset (`none`: all)", "all"),
         ("--eps", "eps", dict(type=float), "covariance regulariser eps*I", None),
         ("--patch-size", "patch_size", dict(type=int), "local averaging of each stage's map (1: none, as in the paper)", None)],
-        {"image_size": "model input: one side (the tile side for tile) or H W", "scale": "tile mode: resize factor (1.0 = native resolution)"}),
+        {"image_size": "model input: one side (the tile side for tile) or H W", "scale": "tile mode: resize factor (1.0 = native resolution)"})),
+    "classifier": ("defect_twin.classifier", "ClassifierConfig", [
+        ("--backbone", "backbone", {}, "timm backbone", None),
+        ("--mode", "mode", dict(choices=["synthetic", "supervised"]), "synthetic: defects painted on good images; supervised: the labelled defect images", None),
+        ("--epochs", "epochs", dict(type=int), "one-cycle epochs of the whole network after the frozen ones (discriminative learning rates)", None),
+        ("--freeze-epochs", "freeze_epochs", dict(type=int), "one-cycle epochs of the head alone on the frozen backbone first", None),
+        ("--image-size", "image_size", dict(nargs="+", type=int, metavar="N"), "model input: one side (square) or H W", "the backbone's"),
+        ("--interpolation", "interpolation", dict(choices=["area", "linear", "cubic"]), "OpenCV interpolation of the resize", "the backbone's"),
+        ("--lr", "lr", dict(type=float), "peak learning rate of the head", None),
+        ("--lr-mult", "lr_mult", dict(type=float), "the backbone learns at lr / lr-mult", None),
+        ("--bs", "bs", dict(type=int), "batch size (per process with --distributed)", None),
+        ("--seed", "seed", dict(type=int), "seed of the split and the training", None),
+        ("--pretrained", "pretrained", dict(action=argparse.BooleanOptionalAction), "ImageNet weights for the backbone (--no-pretrained: random initialisation)", None),
+        ("--weights", "weights", {}, "local backbone state dict instead of the ImageNet weights", "the ImageNet weights"),
+        ("--valid-pct", "valid_pct", dict(type=float), "validation share: of the good training images (synthetic), of each defect type (supervised)", None),
+        ("--test-pct", "test_pct", dict(type=float), "supervised: test share of each defect type", None),
+        ("--threshold", "threshold_rule", {}, "operating point: f1 (F1-max on the validation part), or q0.99, max, mean+3std of its good scores", None),
+        ("--aug", "aug", dict(choices=["light", "default", "strong"]), "augmentation strength", None),
+        ("--patience", "patience", dict(type=int), "early stopping: epochs without a better validation loss", None)]),
 }
 
 # %% ../nbs/14_cli.ipynb #43f7412a
@@ -98,14 +127,14 @@ def add_config_flags(p:argparse.ArgumentParser, # the `train KIND` parser
                      kind:str, # a key of `CONFIG_FLAGS`
                     ) -> argparse.ArgumentParser:
     "Add `--config`, `--print-config` and one flag per field of the kind's training config (defaults shown from the config class)."
-    mod, cls, modes, own, helps = CONFIG_FLAGS[kind]
+    mod, cls, flags = CONFIG_FLAGS[kind]
     g = p.add_argument_group(f"training settings ({cls} fields; given flags override --config)")
     g.add_argument("--config", metavar="FILE", default=None,
                    help=f"YAML or JSON {cls} (`--print-config` writes one; a model folder's config.yaml repeats its run)")
     g.add_argument("--print-config", action="store_true", help="print the effective config as YAML and exit without training")
-    for flag, key, kw, help, none in _SHARED[:3] + [("--resize", "resize", dict(choices=modes), _SHARED[3][3], "auto")] + _SHARED[4:] + own:
-        kw = {"metavar": key.upper().replace("_RULE", ""), **kw} if "choices" not in kw else kw
-        act = g.add_argument(flag, dest=f"cfg_{key}", default=argparse.SUPPRESS, help=helps.get(key, help), **kw)
+    for flag, key, kw, help, none in flags:
+        kw = {"metavar": key.upper().replace("_RULE", ""), **kw} if not {"choices", "action"} & set(kw) else kw
+        act = g.add_argument(flag, dest=f"cfg_{key}", default=argparse.SUPPRESS, help=help, **kw)
         act.config_default = (mod, cls, key, none)
     return p
 
@@ -114,13 +143,13 @@ def config_from_args(a:argparse.Namespace, # parsed `train KIND` arguments
                      kind:str, # a key of `CONFIG_FLAGS`
                     ):
     "The effective training config: the `--config` file (or the defaults), then the flags given on the command line."
-    mod, cls, _, own, _ = CONFIG_FLAGS[kind]
+    mod, cls, flags = CONFIG_FLAGS[kind]
     Config = getattr(importlib.import_module(mod), cls)
     given = {k[4:]: v for k, v in vars(a).items() if k.startswith("cfg_")}
     if "resize" in given and given["resize"] == "auto": given["resize"] = None
     if "image_size" in given and len(given["image_size"]) > 2:
         raise ValueError(f"--image-size takes one side or H W, got {len(given['image_size'])} numbers.")
-    flag_of = {key: flag for flag, key, *_ in _SHARED + own}
+    flag_of = {key: flag for flag, key, *_ in flags}
     try:
         cfg = Config.load(a.config) if a.config else Config()
         return cfg.replace(**given)
@@ -141,12 +170,21 @@ def add_tracking_flags(p:argparse.ArgumentParser, # a `train KIND` parser
     g.add_argument("--register", default=None, metavar="NAME", help="export to ONNX and register the model under NAME")
     return p
 
+def _log_history(t, model_dir):
+    "A model folder's per-epoch values (`history.csv`, the classifier's) as metrics `history.COLUMN` at step = epoch."
+    import csv
+    p = Path(model_dir)/"history.csv"
+    if not p.is_file(): return
+    with open(p, newline="") as f:
+        for row in csv.DictReader(f):
+            t.log_metrics({f"history.{k}": float(v) for k, v in row.items() if k != "epoch" and v}, step=int(row["epoch"]))
+
 def track_training(model_dir, # the trained model folder
                    data, # what it was trained on (as given to the train function)
                    params:dict, # the effective training settings
                    start_time:float, # `time.time()` when training began
                    tracking_uri:str|None=None, register:str|None=None, name:str="train") -> dict:
-    "Log a finished training as an MLflow run (settings, data set, model folder; exported and registered with `register`); return its ids."
+    "Log a finished training as an MLflow run (settings, data set, per-epoch `history.csv`, model folder; exported and registered with `register`); return its ids."
     from defect_twin.tracking import start_run
     if register:
         from defect_twin.export import export_onnx
@@ -154,6 +192,7 @@ def track_training(model_dir, # the trained model folder
     try:
         with start_run(name, params=params, tracking_uri=tracking_uri, start_time=start_time,
                        tags={"defect_twin.command": "train"}) as t:
+            _log_history(t, model_dir)
             info = t.log_model_folder(model_dir, registered_model_name=register, data=data)
     except Exception as e:           # the model folder is written: say where, and fail only if registering was asked for
         msg = f"the model is saved in {model_dir}, but tracking it failed ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
@@ -177,6 +216,21 @@ def _group(sub, name:str, help:str, examples:list[str], dest:str):
     "A subcommand that holds subcommands (`data`, `train`, `twin`)."
     p = _cmd(sub, name, help, examples)
     return p.add_subparsers(dest=dest, required=True, metavar="COMMAND", title="commands")
+
+def _train_cmd(t, kind:str, what:str, examples:list[str], folders:str, class_folders:bool):
+    "A `train KIND` parser: --data, --out (with --print-config neither is needed), class-folder data, --device, tracking, the config's flags."
+    tp = _cmd(t, kind, what, examples,
+              usage="%(prog)s --data DATA --out DIR [options]\n       %(prog)s --print-config [--config FILE] [options]")
+    tp.add_argument("--data", default=None, help=f"`sample`, `mvtec:CATEGORY`, {folders} or a CSV (required unless --print-config)")
+    tp.add_argument("--out", default=None, metavar="DIR", help="model folder to write (required unless --print-config)")
+    if class_folders:
+        tp.add_argument("--normal-dir", default=None, help="class-folder data: the folder of good images (anomalib Folder's normal_dir)")
+        tp.add_argument("--abnormal-dir", nargs="+", default=None, help="class-folder data: defect folders (default: all others)")
+        tp.add_argument("--mask-dir", default=None, help="class-folder data: the folder of masks")
+    tp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="where to compute")
+    add_tracking_flags(tp)
+    add_config_flags(tp, kind)
+    return tp
 
 def build_parser() -> argparse.ArgumentParser:
     "The `defect-twin` argument parser with all subcommands."
@@ -224,37 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
                                "defect-twin train patchcore --data mvtec:bottle --out m --coreset-ratio 0.05 --threshold fr0.02"),
                               ("padim", "PaDiM Gaussians per grid position from good images (Defard et al. 2021)",
                                "defect-twin train padim --data mvtec:bottle --out m --n-features 50 --resize letterbox")):
-        tp = _cmd(t, kind, what,
-                  [f"defect-twin train {kind} --data sample --out models/{kind}", extra,
-                   f"defect-twin train {kind} --print-config > {kind}.yaml        # edit, then:",
-                   f"defect-twin train {kind} --config {kind}.yaml --data mvtec:bottle --out m --seed 1",
-                   f"defect-twin train {kind} --data photos/ --normal-dir ok --abnormal-dir scratch dent --out m"],
-                  usage="%(prog)s --data DATA --out DIR [options]\n       %(prog)s --print-config [--config FILE] [options]")
-        tp.add_argument("--data", default=None, help="`sample`, `mvtec:CATEGORY`, a folder (MVTec layout or class folders) or a CSV "
-                        "(required unless --print-config)")
-        tp.add_argument("--out", default=None, metavar="DIR", help="model folder to write (required unless --print-config)")
-        tp.add_argument("--normal-dir", default=None, help="class-folder data: the folder of good images (anomalib Folder's normal_dir)")
-        tp.add_argument("--abnormal-dir", nargs="+", default=None, help="class-folder data: defect folders (default: all others)")
-        tp.add_argument("--mask-dir", default=None, help="class-folder data: the folder of masks")
-        tp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="where to compute")
-        add_tracking_flags(tp)
-        add_config_flags(tp, kind)
-    tc = _cmd(t, "classifier", "fastai classifier (synthetic defects or supervised)",
-              ["defect-twin train classifier --data sample --out models/cls",
-               "defect-twin train classifier --data labelled/ --mode supervised --epochs 3 --out models/cls",
-               "accelerate launch -m defect_twin.cli train classifier --data d --out m --distributed"])
-    tc.add_argument("--data", required=True, help="`sample`, `mvtec:CATEGORY`, a folder or a CSV")
-    tc.add_argument("--out", required=True, metavar="DIR", help="model folder to write")
-    tc.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm backbone")
-    tc.add_argument("--mode", choices=["synthetic", "supervised"], default="synthetic",
-                    help="synthetic: defects painted on good images; supervised: the labelled defect images")
-    tc.add_argument("--epochs", type=int, default=0, help="unfrozen epochs after the frozen ones (fastai fine_tune)")
-    tc.add_argument("--freeze-epochs", type=int, default=3, help="epochs training the head on a frozen backbone")
-    tc.add_argument("--image-size", type=int, default=224, help="square model input side")
-    tc.add_argument("--seed", type=int, default=42, help="seed of the split and the training")
-    tc.add_argument("--bs", type=int, default=16, help="batch size (per process with --distributed)")
+        _train_cmd(t, kind, what, [f"defect-twin train {kind} --data sample --out models/{kind}", extra,
+                                   f"defect-twin train {kind} --print-config > {kind}.yaml        # edit, then:",
+                                   f"defect-twin train {kind} --config {kind}.yaml --data mvtec:bottle --out m --seed 1",
+                                   f"defect-twin train {kind} --data photos/ --normal-dir ok --abnormal-dir scratch dent --out m"],
+                   "a folder (MVTec layout or class folders)", class_folders=True)
+    tc = _train_cmd(t, "classifier", "fastai classifier (synthetic defects or supervised)",
+                    ["defect-twin train classifier --data sample --out models/cls",
+                     "defect-twin train classifier --data labelled/ --mode supervised --epochs 3 --out models/cls",
+                     "defect-twin train classifier --print-config --backbone swin_tiny_patch4_window7_224 > cls.yaml",
+                     "defect-twin train classifier --config cls.yaml --data mvtec:bottle --out m --seed 1",
+                     "accelerate launch -m defect_twin.cli train classifier --data d --out m --distributed"],
+                    "a folder", class_folders=False)
     tc.add_argument("--distributed", action="store_true", help="one process per GPU under `accelerate launch`")
-    add_tracking_flags(tc)
+    tc.set_defaults(_train_options=("distributed",))
 
     e = _cmd(sub, "evaluate", "metrics and figures of a model folder on a test split",
              ["defect-twin evaluate models/pc --data sample --out eval", "defect-twin evaluate models/pc --data mvtec:bottle --out eval"])
@@ -364,7 +401,7 @@ def _runs(a):
 
 def _class_folder_data(a):
     "`--data`, or with --normal-dir/--abnormal-dir/--mask-dir the index of a class-folder dataset written to OUT/index.csv."
-    if not (a.normal_dir or a.abnormal_dir or a.mask_dir): return a.data
+    if not any(getattr(a, k, None) for k in ("normal_dir", "abnormal_dir", "mask_dir")): return a.data
     from defect_twin.datasets import folder_index
     kw = {k: v for k, v in dict(normal_dir=a.normal_dir, abnormal_dirs=a.abnormal_dir, mask_dir=a.mask_dir).items() if v}
     data = folder_index(a.data, **kw)
@@ -373,28 +410,25 @@ def _class_folder_data(a):
     return str(csv)
 
 def _train(a):
-    if a.kind == "classifier":
-        from defect_twin.classifier import train_classifier_cli
-        train_classifier_cli(a.data, backbone=a.backbone, mode=a.mode, epochs=a.epochs, freeze_epochs=a.freeze_epochs,
-                             out=a.out, image_size=a.image_size, seed=a.seed, bs=a.bs, distributed=a.distributed,
-                             track=a.track, tracking_uri=a.tracking_uri, register=a.register)
-        return
+    "`train KIND`: the effective config (printed with --print-config), the kind's train function (`core.TRAINERS`), tracking, a summary."
     cfg = config_from_args(a, a.kind)
     if a.print_config:
         print(f"# {type(cfg).__name__}: defect-twin train {a.kind} --config FILE (flags given with it override these)")
         print(cfg.to_yaml(), end=""); return
     missing = [f for f, v in (("--data", a.data), ("--out", a.out)) if not v]
     if missing: a._parser.error(f"the following arguments are required: {', '.join(missing)}")
-    from defect_twin.core import ModelFolder
-    if a.kind == "patchcore": from defect_twin.patchcore import train_patchcore as train
-    else: from defect_twin.padim import train_padim as train
     if a.register and not a.track: a._parser.error("--register logs the model to MLflow: drop --no-track")
+    from defect_twin.core import ModelFolder, TRAINERS
+    mod, fn = TRAINERS[a.kind].split(":")
+    train = getattr(importlib.import_module(mod), fn)
     t0, data = time.time(), _class_folder_data(a)
-    md = train(data, out_dir=a.out, config=cfg, device=a.device)
+    md = train(data, out_dir=a.out, config=cfg, device=a.device, **{k: getattr(a, k) for k in getattr(a, "_train_options", ())})
+    if md is None: return                    # a process of a distributed launch that does not write the folder (rank 0 does)
     if a.track: track_training(md, data, cfg.to_dict(), t0, a.tracking_uri, a.register, f"train-{a.kind}")
     m = ModelFolder(md).metrics
-    print(json.dumps(dict(model_dir=str(md), config=str(ModelFolder(md).file(ModelFolder.CONFIG)),
-                          **{k: m[k] for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max", "threshold") if k in m}), indent=2))
+    keys = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "accuracy", "f1", "threshold", "train_seconds")
+    print(json.dumps(dict(model_dir=str(md), config=str(ModelFolder(md).file(ModelFolder.CONFIG)), **{k: m[k] for k in keys if k in m}),
+                     indent=2))
 
 def _download(a):
     from urllib.parse import urlparse

@@ -17,8 +17,8 @@ if TYPE_CHECKING: import torch   # imported where used (get_device): core stays 
 warnings.filterwarnings("ignore", message="IProgress not found")
 
 # %% auto #0
-__all__ = ['LOG_FORMAT', 'DATA_ENV', 'PKG_DIR', 'KINDS', 'setup_logging', 'get_logger', 'DataNotFoundError', 'data_root',
-           'mvtec_path', 'sample_path', 'seed_everything', 'seed_worker', 'get_device', 'ConfigMixin',
+__all__ = ['LOG_FORMAT', 'DATA_ENV', 'PKG_DIR', 'KINDS', 'TRAINERS', 'setup_logging', 'get_logger', 'DataNotFoundError',
+           'data_root', 'mvtec_path', 'sample_path', 'seed_everything', 'seed_worker', 'get_device', 'ConfigMixin',
            'ModelFolderError', 'json_safe', 'verdict', 'ModelFolder']
 
 # %% ../nbs/00_core.ipynb #710218d0
@@ -194,6 +194,11 @@ class ModelFolderError(ValueError):
 KINDS: dict[str, str] = {"patchcore": "defect_twin.patchcore:PatchCore",   # the registry's table (see `models`)
                          "classifier": "defect_twin.classifier:Classifier",
                          "padim": "defect_twin.padim:PaDiM"}
+# each kind's train function, what `defect-twin train KIND` runs: `f(data, out_dir=, config=, device=, **kw)` returns the
+# model folder it wrote (None in the processes of a distributed launch that do not write it)
+TRAINERS: dict[str, str] = {"patchcore": "defect_twin.patchcore:train_patchcore",
+                            "classifier": "defect_twin.classifier:train_classifier_cli",
+                            "padim": "defect_twin.padim:train_padim"}
 
 def json_safe(o):
     "`o` as plain JSON values: NumPy numbers and arrays as Python ones, paths as strings, NaN and infinities as None."

@@ -22,7 +22,7 @@ def test_version():
     r = run("--version")
     assert (r.returncode, r.stdout.strip()) == (0, f"defect-twin {__version__}")
 
-@pytest.mark.parametrize("words", [(), ("data", "download"), ("train", "padim")])
+@pytest.mark.parametrize("words", [(), ("data", "download"), ("train", "padim"), ("train", "classifier")])
 def test_help_shows_defaults_and_examples(words):
     r = run(*words, "-h")
     assert r.returncode == 0, r.stderr
@@ -57,7 +57,8 @@ def test_typo_names_the_subcommand(argv, prog, hint):
     assert f"usage: {prog}" in r.stderr
 
 @pytest.mark.parametrize("kind, flags, key, value", [("patchcore", ["--coreset-ratio", "0.05", "--image-size", "320", "480"], "coreset_ratio", 0.05),
-                                                      ("padim", ["--n-features", "40", "--resize", "letterbox"], "n_features", 40)])
+                                                      ("padim", ["--n-features", "40", "--resize", "letterbox"], "n_features", 40),
+                                                      ("classifier", ["--freeze-epochs", "1", "--image-size", "160", "--no-pretrained"], "freeze_epochs", 1)])
 def test_print_config_round_trip(tmp_path, kind, flags, key, value):
     r = run("train", kind, "--print-config", *flags)
     assert r.returncode == 0, r.stderr
