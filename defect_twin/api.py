@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
-from .core import get_logger, ConfigMixin
+from .core import get_logger, ConfigMixin, json_safe as _json_safe
 from .images import ImageReadError, image_format, decode_image
 from .inference import Engine, Prediction
 from .render import heatmap_overlay
@@ -411,12 +411,8 @@ def answer(self:Service, img, p:Prediction, name, overlay, server_ms, wait_ms=0.
 
 # %% ../nbs/12_api.ipynb #91612b18
 def json_safe(o):
-    "`o` with NaN and infinities replaced by None (JSON has no such numbers) and absolute paths cut by `scrub_paths`."
-    if isinstance(o, dict): return {k: json_safe(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return [json_safe(v) for v in o]
-    if isinstance(o, float) and not np.isfinite(o): return None
-    if isinstance(o, str): return scrub_paths(o)
-    return o
+    "`core.json_safe` with absolute paths cut from every string by `scrub_paths`: what the service's clients see."
+    return _json_safe(o, text=scrub_paths)
 
 @patch
 def model_info(self:Service) -> dict:

@@ -8,7 +8,7 @@ Docs: https://defect-twin.github.io/defect_twin/core.html.md"""
 from __future__ import annotations
 import os, random, logging, json, warnings
 from dataclasses import asdict, fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 from pathlib import Path
 import numpy as np
 if TYPE_CHECKING: import torch   # imported where used (get_device): core stays light
@@ -200,16 +200,18 @@ TRAINERS: dict[str, str] = {"patchcore": "defect_twin.patchcore:train_patchcore"
                             "classifier": "defect_twin.classifier:train_classifier_cli",
                             "padim": "defect_twin.padim:train_padim"}
 
-def json_safe(o):
+def json_safe(o, text:Callable[[str], str]|None=None, # applied to every string (the service cuts paths with it)
+             ):
     "`o` as plain JSON values: NumPy numbers and arrays as Python ones, paths as strings, NaN and infinities as None."
-    if isinstance(o, dict): return {str(k): json_safe(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return [json_safe(v) for v in o]
-    if isinstance(o, np.ndarray): return json_safe(o.tolist())
+    if isinstance(o, dict): return {str(k): json_safe(v, text) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [json_safe(v, text) for v in o]
+    if isinstance(o, np.ndarray): return json_safe(o.tolist(), text)
     if isinstance(o, (np.bool_, bool)): return bool(o)
     if isinstance(o, np.integer): return int(o)
     if isinstance(o, (float, np.floating)): return float(o) if np.isfinite(o) else None
-    if isinstance(o, Path): return str(o)
-    if o is None or isinstance(o, (str, int)): return o
+    if isinstance(o, Path): o = str(o)
+    if isinstance(o, str): return text(o) if text else o
+    if o is None or isinstance(o, int): return o
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 def _finite(v) -> bool:

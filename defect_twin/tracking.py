@@ -287,6 +287,20 @@ def end(self:Tracker, status:str="FINISHED"):
     if self._tmp: shutil.rmtree(self._tmp, ignore_errors=True)
 
 @patch
+def __enter__(self:Tracker): return self.start()
+@patch
+def __exit__(self:Tracker, exc_type, *_): self.end("FAILED" if exc_type else "FINISHED")
+
+def start_run(name:str|None=None, # run name
+              params:dict|None=None, # parameters logged at start
+              tracking_uri:str|None=None, # a server URL or store URI; default `$MLFLOW_TRACKING_URI`, else local sqlite
+              experiment:str="defect_twin", # experiment name
+              **kwargs) -> Tracker:
+    "A `Tracker` to use as `with start_run('name', params) as t: t.log_metrics(...)`."
+    return Tracker(name, params, tracking_uri, experiment, **kwargs)
+
+# %% ../nbs/11_tracking.ipynb #trk0a003
+@patch
 def log_params(self:Tracker, params:dict):
     "Log parameters (values become strings)."
     self._do("params", dict(params))
@@ -298,6 +312,12 @@ def log_metrics(self:Tracker, metrics:dict, step:int|None=None):
     if bad: raise TypeError(f"metrics must be numbers; not numeric: {bad}")
     self._do("metrics", {k: float(v) for k, v in metrics.items()}, int(step or 0), int(time.time()*1000))
 
+@patch
+def set_tags(self:Tracker, tags:dict):
+    "Set run tags."
+    self._do("tags", dict(tags))
+
+# %% ../nbs/11_tracking.ipynb #trk0a006
 @patch
 def log_artifact(self:Tracker, path:str|Path, artifact_path:str|None=None):
     "Log a file or a whole folder (under `artifact_path` in the run's artifacts)."
@@ -313,11 +333,7 @@ def log_figure(self:Tracker, fig, name:str, artifact_path:str="figures"):
     fig.savefig(p, dpi=100, bbox_inches="tight")
     self.log_artifact(p, artifact_path)
 
-@patch
-def set_tags(self:Tracker, tags:dict):
-    "Set run tags."
-    self._do("tags", dict(tags))
-
+# %% ../nbs/11_tracking.ipynb #trk0a009
 @patch
 def log_dataset(self:Tracker, df, # the data set's index (one row per image: `datasets.load_index`)
                 source:str, # where it came from (a folder, a CSV, `mvtec:bottle`)
@@ -331,19 +347,6 @@ def log_dataset(self:Tracker, df, # the data set's index (one row per image: `da
     cols = [c for c in ("path", "split", "label", "defect_type", "mask_path", "category") if c in df.columns]
     t = df[cols].astype({c: str for c in cols if c != "label"})
     self._do("dataset", t, src, name or Path(src).name or src, context)
-
-@patch
-def __enter__(self:Tracker): return self.start()
-@patch
-def __exit__(self:Tracker, exc_type, *_): self.end("FAILED" if exc_type else "FINISHED")
-
-def start_run(name:str|None=None, # run name
-              params:dict|None=None, # parameters logged at start
-              tracking_uri:str|None=None, # a server URL or store URI; default `$MLFLOW_TRACKING_URI`, else local sqlite
-              experiment:str="defect_twin", # experiment name
-              **kwargs) -> Tracker:
-    "A `Tracker` to use as `with start_run('name', params) as t: t.log_metrics(...)`."
-    return Tracker(name, params, tracking_uri, experiment, **kwargs)
 
 # %% ../nbs/11_tracking.ipynb #pyf00002
 _pyfunc_cls = None
