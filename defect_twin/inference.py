@@ -201,6 +201,7 @@ def run(self:Engine, x:np.ndarray) -> dict:
     "Run the session on a preprocessed batch; outputs by name."
     return dict(zip(self.outputs, self.session.run(None, {self.input_name: x})))
 
+# %% ../nbs/09_inference.ipynb #inf0a003
 @patch
 def _predict(self:Engine, images:list, decode_ms:list|None=None) -> list[Prediction]:
     "Views (tiles, short side...), run in chunks of `max_batch`, merge maps at each image's size, verdicts; per-image timings."
@@ -235,6 +236,7 @@ def predict(self:Engine, images) -> list[Prediction]:
     "Predictions for uint8 RGB images (`HxWx3`, any sizes, also grey `HxW`); a list in, a list out."
     return self._predict(_as_images(images))
 
+# %% ../nbs/09_inference.ipynb #inf0a005
 @patch
 def predict_bytes(self:Engine, bufs:list, # encoded images (PNG, JPEG, BMP, TIFF)
                   sources:list|None=None, # names for error messages (file names, upload names)
