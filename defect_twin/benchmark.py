@@ -142,6 +142,7 @@ def _bench_images(model_dir, images) -> list[bytes]:
     if not bufs: raise ValueError("benchmark_model needs at least one image.")
     return bufs
 
+# %% ../nbs/10_benchmark.ipynb #bch0a002
 def benchmark_model(model_dir, # model folder with model.onnx (and weights for the PyTorch row)
                     batch_sizes=(1, 8, 32), # batch sizes to time
                     threads:int|None=None, # threads for torch and ORT (default: the usable cores)
@@ -209,6 +210,7 @@ def benchmark_model(model_dir, # model folder with model.onnx (and weights for t
     res["files"] = [str(out/f) for f in files]
     return res
 
+# %% ../nbs/10_benchmark.ipynb #bch0a004
 def benchmark_table(res:dict) -> str:
     "Markdown: the machine line, then one row per backend/batch/mode."
     df = pd.DataFrame(res["rows"])
@@ -225,6 +227,7 @@ def _mm_note(res:dict) -> str:
     mm = res.get("matmul")
     return "" if not mm else " (best of " + ", ".join(f"{b} {mm[b]:.0f}" for b in MATMUL_BACKENDS if b in mm) + ")"
 
+# %% ../nbs/10_benchmark.ipynb #bch0a006
 def plot_benchmark(res:dict, # what `benchmark_model` returns (or its benchmark.json)
                    path=None, # also save the figure here
                   ):
