@@ -386,50 +386,6 @@ def _data(a):
     from defect_twin.datasets import data_stats_cli
     print(data_stats_cli(a.path, as_json=a.json))
 
-def _run(a):
-    from defect_twin.runs import run_pipeline, RunSpec, default_spec_path, _headline
-    spec = RunSpec.load(a.spec or default_spec_path())
-    if a.tracking_uri: spec.tracking_uri = a.tracking_uri
-    run_dir = run_pipeline(spec, root=a.root)
-    print(f"run finished: {run_dir}")
-    for k, v in _headline(run_dir).items(): print(f"  {k}: {v:.4f}" if isinstance(v, float) else f"  {k}: {v}")
-
-def _runs(a):
-    from defect_twin.runs import list_runs, compare_runs
-    df = compare_runs(*a.compare, root=a.root) if a.compare else list_runs(a.root)
-    print(df.to_string() if len(df) else f"no runs under {a.root}")
-
-def _class_folder_data(a):
-    "`--data`, or with --normal-dir/--abnormal-dir/--mask-dir the index of a class-folder dataset written to OUT/index.csv."
-    if not any(getattr(a, k, None) for k in ("normal_dir", "abnormal_dir", "mask_dir")): return a.data
-    from defect_twin.datasets import folder_index
-    kw = {k: v for k, v in dict(normal_dir=a.normal_dir, abnormal_dirs=a.abnormal_dir, mask_dir=a.mask_dir).items() if v}
-    data = folder_index(a.data, **kw)
-    csv = Path(a.out)/"index.csv"; csv.parent.mkdir(parents=True, exist_ok=True)
-    data.to_csv(csv, index=False)
-    return str(csv)
-
-def _train(a):
-    "`train KIND`: the effective config (printed with --print-config), the kind's train function (`core.TRAINERS`), tracking, a summary."
-    cfg = config_from_args(a, a.kind)
-    if a.print_config:
-        print(f"# {type(cfg).__name__}: defect-twin train {a.kind} --config FILE (flags given with it override these)")
-        print(cfg.to_yaml(), end=""); return
-    missing = [f for f, v in (("--data", a.data), ("--out", a.out)) if not v]
-    if missing: a._parser.error(f"the following arguments are required: {', '.join(missing)}")
-    if a.register and not a.track: a._parser.error("--register logs the model to MLflow: drop --no-track")
-    from defect_twin.core import ModelFolder, TRAINERS
-    mod, fn = TRAINERS[a.kind].split(":")
-    train = getattr(importlib.import_module(mod), fn)
-    t0, data = time.time(), _class_folder_data(a)
-    md = train(data, out_dir=a.out, config=cfg, device=a.device, **{k: getattr(a, k) for k in getattr(a, "_train_options", ())})
-    if md is None: return                    # a process of a distributed launch that does not write the folder (rank 0 does)
-    if a.track: track_training(md, data, cfg.to_dict(), t0, a.tracking_uri, a.register, f"train-{a.kind}")
-    m = ModelFolder(md).metrics
-    keys = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "accuracy", "f1", "threshold", "train_seconds")
-    print(json.dumps(dict(model_dir=str(md), config=str(ModelFolder(md).file(ModelFolder.CONFIG)), **{k: m[k] for k in keys if k in m}),
-                     indent=2))
-
 def _download(a):
     from urllib.parse import urlparse
     from defect_twin.download import download_mvtec, DownloadError, MVTEC_PAGE, MVTEC_URLS, MVTEC_FULL_URL, MVTEC_CATEGORIES
@@ -465,6 +421,39 @@ def _download(a):
                             "(`--data mvtec:CATEGORY` with $DEFECT_TWIN_DATA set).") from e
     for c, p in out.items(): print(f"{c}: {p}")
 
+# %% ../nbs/14_cli.ipynb #cli0c001
+def _class_folder_data(a):
+    "`--data`, or with --normal-dir/--abnormal-dir/--mask-dir the index of a class-folder dataset written to OUT/index.csv."
+    if not any(getattr(a, k, None) for k in ("normal_dir", "abnormal_dir", "mask_dir")): return a.data
+    from defect_twin.datasets import folder_index
+    kw = {k: v for k, v in dict(normal_dir=a.normal_dir, abnormal_dirs=a.abnormal_dir, mask_dir=a.mask_dir).items() if v}
+    data = folder_index(a.data, **kw)
+    csv = Path(a.out)/"index.csv"; csv.parent.mkdir(parents=True, exist_ok=True)
+    data.to_csv(csv, index=False)
+    return str(csv)
+
+def _train(a):
+    "`train KIND`: the effective config (printed with --print-config), the kind's train function (`core.TRAINERS`), tracking, a summary."
+    cfg = config_from_args(a, a.kind)
+    if a.print_config:
+        print(f"# {type(cfg).__name__}: defect-twin train {a.kind} --config FILE (flags given with it override these)")
+        print(cfg.to_yaml(), end=""); return
+    missing = [f for f, v in (("--data", a.data), ("--out", a.out)) if not v]
+    if missing: a._parser.error(f"the following arguments are required: {', '.join(missing)}")
+    if a.register and not a.track: a._parser.error("--register logs the model to MLflow: drop --no-track")
+    from defect_twin.core import ModelFolder, TRAINERS
+    mod, fn = TRAINERS[a.kind].split(":")
+    train = getattr(importlib.import_module(mod), fn)
+    t0, data = time.time(), _class_folder_data(a)
+    md = train(data, out_dir=a.out, config=cfg, device=a.device, **{k: getattr(a, k) for k in getattr(a, "_train_options", ())})
+    if md is None: return                    # a process of a distributed launch that does not write the folder (rank 0 does)
+    if a.track: track_training(md, data, cfg.to_dict(), t0, a.tracking_uri, a.register, f"train-{a.kind}")
+    m = ModelFolder(md).metrics
+    keys = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "accuracy", "f1", "threshold", "train_seconds")
+    print(json.dumps(dict(model_dir=str(md), config=str(ModelFolder(md).file(ModelFolder.CONFIG)), **{k: m[k] for k in keys if k in m}),
+                     indent=2))
+
+# %% ../nbs/14_cli.ipynb #cli0c002
 def _predict(a):
     from defect_twin.predict import predict_folder
     res = predict_folder(a.model_dir, a.inputs, a.out, batch_size=a.batch_size, save_overlays=a.save_overlays,
@@ -504,6 +493,21 @@ def _benchmark(a):
     res = benchmark_model(a.model_dir, out=a.out)
     print(res["table_md"]); print("written:", *res["files"])
 
+# %% ../nbs/14_cli.ipynb #cli0c003
+def _run(a):
+    from defect_twin.runs import run_pipeline, RunSpec, default_spec_path, _headline
+    spec = RunSpec.load(a.spec or default_spec_path())
+    if a.tracking_uri: spec.tracking_uri = a.tracking_uri
+    run_dir = run_pipeline(spec, root=a.root)
+    print(f"run finished: {run_dir}")
+    for k, v in _headline(run_dir).items(): print(f"  {k}: {v:.4f}" if isinstance(v, float) else f"  {k}: {v}")
+
+def _runs(a):
+    from defect_twin.runs import list_runs, compare_runs
+    df = compare_runs(*a.compare, root=a.root) if a.compare else list_runs(a.root)
+    print(df.to_string() if len(df) else f"no runs under {a.root}")
+
+# %% ../nbs/14_cli.ipynb #cli0c004
 def _line_file(name):
     if name == "example":
         from defect_twin.twin import example_line_path
@@ -542,6 +546,7 @@ HANDLERS = {"data": _data, "train": _train, "evaluate": _evaluate, "predict": _p
             "export": _export, "benchmark": _benchmark,
             "serve": _serve, "twin": _twin, "run": _run, "runs": _runs}
 
+# %% ../nbs/14_cli.ipynb #cli0c005
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `defect-twin` command; returns the exit status."
     from defect_twin.core import setup_logging
