@@ -200,6 +200,7 @@ TRAINERS: dict[str, str] = {"patchcore": "defect_twin.patchcore:train_patchcore"
                             "classifier": "defect_twin.classifier:train_classifier_cli",
                             "padim": "defect_twin.padim:train_padim"}
 
+# %% ../nbs/00_core.ipynb #core0a07
 def json_safe(o, text:Callable[[str], str]|None=None, # applied to every string (the service cuts paths with it)
              ):
     "`o` as plain JSON values: NumPy numbers and arrays as Python ones, paths as strings, NaN and infinities as None."
@@ -214,6 +215,7 @@ def json_safe(o, text:Callable[[str], str]|None=None, # applied to every string 
     if o is None or isinstance(o, int): return o
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
+# %% ../nbs/00_core.ipynb #core0a08
 def _finite(v) -> bool:
     "True for a real, finite number (not a bool, not None, not a string or a list)."
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and bool(np.isfinite(v))
@@ -228,6 +230,7 @@ def verdict(score:float, # a score the threshold applies to
     lo = threshold.get("review_low")
     return "review" if lo is not None and s >= lo else "good"
 
+# %% ../nbs/00_core.ipynb #core0a09
 class ModelFolder:
     "Read and write the files of a model folder, validated at load: `check`, `meta`, `threshold`, `threshold_value`."
     META, SPEC, THRESHOLD, METRICS, ONNX = "model.json", "preprocess.json", "threshold.json", "metrics.json", "model.onnx"
