@@ -202,10 +202,12 @@ class EpochCallback(Callback):
     order = Recorder.order + 1
     def __init__(self): self.count, self.rows = 0, []
     def before_epoch(self):
+        "Tell the training dataset which epoch begins (its synthetic defects are drawn per epoch)."
         if hasattr(self.learn, "gather_preds"): return        # `get_preds` fires epoch events too: not a training epoch
         ds = getattr(self.dls.train, "dataset", None)
         if hasattr(ds, "set_epoch"): ds.set_epoch(self.count)
     def after_epoch(self):
+        "Keep the epoch's recorded values (losses and metrics) as a row."
         if hasattr(self.learn, "gather_preds"): return
         names = [n for n in self.recorder.metric_names[1:] if n != "time"]
         self.rows.append(dict(zip(names, map(float, self.recorder.values[-1]))))
@@ -214,6 +216,7 @@ class EpochCallback(Callback):
 class FrozenBackboneCallback(Callback):
     "While no backbone parameter is trainable, run the backbone in eval mode: a fixed feature extractor (BatchNorm keeps its ImageNet statistics)."
     def before_train(self):
+        "Put a fully frozen backbone in eval mode before each training epoch."
         body = getattr(self.model, "body", None)
         if body is not None and not any(p.requires_grad for p in body.parameters()): body.eval()
 
@@ -588,6 +591,7 @@ class ClassifierScore(nn.Module):
         super().__init__()
         self.net, self.defect_idx = net, int(defect_idx)
     def forward(self, x):
+        "`(p(defect), logits)` of a normalised batch."
         logits = self.net(x)
         return torch.softmax(logits, dim=1)[:, self.defect_idx], logits
 

@@ -87,8 +87,13 @@ class Model:
         "The `nn.Module` mapping a `Bx3xhxw` batch to `(score, ...)` named by `outputs`."
         raise NotImplementedError(f"{type(self).__name__} does not implement scorer()")
 
-    def fit(self, *a, **kw): raise NotImplementedError(f"{type(self).__name__} does not implement fit()")
-    def save(self, path:str|Path): raise NotImplementedError(f"{type(self).__name__} does not implement save()")
+    def fit(self, *a, **kw):
+        "Fit on good (or labelled) images; each kind defines it."
+        raise NotImplementedError(f"{type(self).__name__} does not implement fit()")
+
+    def save(self, path:str|Path):
+        "Write the model folder; each kind defines it."
+        raise NotImplementedError(f"{type(self).__name__} does not implement save()")
 
     @classmethod
     def load(cls, path:str|Path, device:str="cpu"): raise NotImplementedError(f"{cls.__name__} does not implement load()")

@@ -113,8 +113,12 @@ class Line:
             if s.id == sid: return s
         raise KeyError(f"unknown station {sid!r}; the line has {[s.id for s in self.stations]}")
 
-    def upstream(self, sid:str) -> list[str]: return [a for a, b in self.flow if b == sid]
-    def downstream(self, sid:str) -> list[str]: return [b for a, b in self.flow if a == sid]
+    def upstream(self, sid:str) -> list[str]:
+        "The stations that feed `sid`."
+        return [a for a, b in self.flow if b == sid]
+    def downstream(self, sid:str) -> list[str]:
+        "The stations `sid` feeds."
+        return [b for a, b in self.flow if a == sid]
 
     def model_dir(self, sid:str) -> Path|None:
         "The station's model folder, relative paths resolved against the line file's folder."
@@ -447,7 +451,9 @@ class ScoreChart:
         self.series: deque[tuple[float, float]] = deque(maxlen=2000)   # the last points drawn on the dashboard
         self.reset()
         return self
-    def reset(self): raise NotImplementedError
+    def reset(self):
+        "Start the chart statistic again (after an alarm is handled or a new baseline); each chart defines it."
+        raise NotImplementedError(f"{type(self).__name__} does not implement reset()")
 
 # %% ../nbs/15_twin.ipynb #2c317665
 class ScoreEWMA(ScoreChart):
