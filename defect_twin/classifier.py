@@ -40,7 +40,7 @@ from fastai.torch_core import params, distrib_barrier, num_distrib, rank_distrib
 
 # %% ../nbs/05_classifier.ipynb #915960fc
 import defect_twin
-from .core import get_logger, seed_everything, seed_worker, get_device, ModelFolder, ModelFolderError, ConfigMixin
+from .core import get_logger, seed_everything, seed_worker, get_device, ModelFolder, ModelFolderError, ConfigMixin, image_size_field
 from .models import Model
 from .inference import SCORE
 from .images import read_image; from defect_twin.datasets import load_index, labelled_split
@@ -392,11 +392,7 @@ class ClassifierConfig(ConfigMixin):
         for k in ("epochs", "freeze_epochs", "patience"):
             v = getattr(self, k)
             if not is_int(v) or v < 0: raise ValueError(f"{k} must be an integer >= 0, got {v!r}.")
-        s = self.image_size
-        if isinstance(s, (list, tuple)) and len(s) == 1: s = s[0]
-        if not (s is None or (is_int(s) and s > 0) or (isinstance(s, (list, tuple)) and len(s) == 2 and all(is_int(v) and v > 0 for v in s))):
-            raise ValueError(f"image_size must be a positive integer, [height, width] or null (the backbone's), got {self.image_size!r}.")
-        self.image_size = s if s is None or is_int(s) else [int(v) for v in s]
+        self.image_size = image_size_field(self.image_size, none_means="the backbone's")
         if self.interpolation not in (None, *INTERPOLATIONS):
             raise ValueError(f"interpolation must be one of {list(INTERPOLATIONS)} or null (the backbone's), got {self.interpolation!r}.")
         for k in ("lr", "lr_mult"):

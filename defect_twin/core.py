@@ -19,7 +19,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 # %% auto #0
 __all__ = ['LOG_FORMAT', 'DATA_ENV', 'PKG_DIR', 'KINDS', 'TRAINERS', 'setup_logging', 'get_logger', 'DataNotFoundError',
            'data_root', 'mvtec_path', 'sample_path', 'seed_everything', 'seed_worker', 'get_device', 'ConfigMixin',
-           'ModelFolderError', 'json_safe', 'verdict', 'ModelFolder']
+           'image_size_field', 'ModelFolderError', 'json_safe', 'verdict', 'ModelFolder']
 
 # %% ../nbs/00_core.ipynb #710218d0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -186,6 +186,19 @@ class ConfigMixin:
         d, base = self.to_dict(), type(self)().to_dict()
         return {k: v for k, v in d.items() if v != base[k]}
 
+
+# %% ../nbs/00_core.ipynb #core0b02
+def image_size_field(v, # the config's `image_size`
+                     none_means:str|None=None, # what `None` means for this kind (None: `None` is refused)
+                    ) -> int|list[int]|None:
+    "A config's `image_size` normalised (an int, `[H, W]`, or None where allowed); a `ValueError` naming the field otherwise."
+    s = v[0] if isinstance(v, (list, tuple)) and len(v) == 1 else v
+    ok = lambda x: isinstance(x, int) and not isinstance(x, bool) and x > 0
+    if s is None and none_means is not None: return None
+    if ok(s): return s
+    if isinstance(s, (list, tuple)) and len(s) == 2 and all(map(ok, s)): return [int(x) for x in s]
+    what = "a positive integer or [height, width]" if none_means is None else f"a positive integer, [height, width] or null ({none_means})"
+    raise ValueError(f"image_size must be {what}, got {v!r}.")
 
 # %% ../nbs/00_core.ipynb #2e625020
 class ModelFolderError(ValueError):

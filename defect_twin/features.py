@@ -171,6 +171,7 @@ class FeatureModel(Model):
 # %% ../nbs/04c_features.ipynb #f0a1b304
 @patch
 def save(self:FeatureModel, path:str|Path, # the model folder to write (created if missing)
+         meta:dict|None=None, # more `model.json` fields (training's provenance: data, preprocessing choice)
         ) -> Path:
     "Write the model folder: model.json, preprocess.json, threshold.json, good_scores.json, metrics.json, backbone.pt and the kind's `save_state` files."
     thr = self.threshold
@@ -182,7 +183,7 @@ def save(self:FeatureModel, path:str|Path, # the model folder to write (created 
         classes=["good", "defect"], layers=self.layers, grid_stride=self.embedder.grid_stride,
         patch_size=self.embedder.patch_size, input_size=list(self.spec.hw), grid=list(self.grid), sigma=self.sigma,
         seed=self.seed, **self.folder_meta(), weights_source=self.weights_source, fit=self.fit_info,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), run_id=self.run_id))
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), run_id=self.run_id, **(meta or {})))
     self.spec.save(mf.file(mf.SPEC))
     mf.write_json(mf.THRESHOLD, thr)
     if self.good_scores: mf.write_json(mf.GOOD_SCORES, self.good_scores)

@@ -10,9 +10,9 @@ import importlib
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 import numpy as np
-from .core import ModelFolder, ModelFolderError, KINDS, ConfigMixin, get_logger
+from .core import ModelFolder, ModelFolderError, KINDS, ConfigMixin, image_size_field, get_logger
 from .transforms import PreprocessSpec, score_images, RESIZE_MODES
 from .inference import SCORE, AMAP
 
@@ -91,8 +91,8 @@ class Model:
         "Fit on good (or labelled) images; each kind defines it."
         raise NotImplementedError(f"{type(self).__name__} does not implement fit()")
 
-    def save(self, path:str|Path):
-        "Write the model folder; each kind defines it."
+    def save(self, path:str|Path, meta:dict|None=None):
+        "Write the model folder (with `meta`'s fields added to model.json); each kind defines it."
         raise NotImplementedError(f"{type(self).__name__} does not implement save()")
 
     @classmethod
@@ -175,12 +175,7 @@ class AnomalyConfig(ConfigMixin):
     resize_why: ClassVar[str] = ""                 # why it cannot take the others
 
     def __post_init__(self):
-        s = self.image_size
-        if isinstance(s, (list, tuple)) and len(s) == 1: s = s[0]
-        ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0
-        if not (ok(s) or (isinstance(s, (list, tuple)) and len(s) == 2 and all(map(ok, s)))):
-            raise ValueError(f"image_size must be a positive integer or [height, width], got {self.image_size!r}.")
-        self.image_size = s if isinstance(s, int) else [int(v) for v in s]
+        self.image_size = cast(int|list, image_size_field(self.image_size))
         if self.layers is not None: self.layers = list(self.layers)
         if self.resize not in (None, *self.resize_modes):
             raise ValueError(f"resize must be one of {list(self.resize_modes)} or null (chosen from the images), "

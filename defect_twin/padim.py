@@ -19,7 +19,7 @@ from .transforms import PreprocessSpec, view_batches
 from .models import image_list, image_chunks, AnomalyConfig
 from .training import training_parts, finish_training
 from .backbones import default_spec
-from .features import FeatureModel, anomaly_maps, torch_threads, _exporting
+from .features import FeatureModel, anomaly_maps, torch_threads, _exporting, BACKBONE_FILE
 
 # %% auto #0
 __all__ = ['GRID_MODES', 'GAUSS_FILE', 'check_fixed_grid', 'channel_subset', 'one_thread', 'GaussianStats', 'inverse_cholesky',
@@ -172,10 +172,12 @@ class PaDiMScorer(nn.Module):
         return self.score_features(self.embed(x), x.shape[-2:])
 
 # %% ../nbs/06a_padim.ipynb #8e9595b1
+GAUSS_FILE = "gaussians.npz"
+
 class PaDiM(FeatureModel):
     "PaDiM anomaly detector: `fit` Gaussians per grid position on good images, then `predict` scores and maps (a `features.FeatureModel`)."
     kind = "padim"
-    weight_files = ("gaussians.npz", "backbone.pt")
+    weight_files = (GAUSS_FILE, BACKBONE_FILE)
     no_fp16 = "No fp16 variant for PaDiM: its Mahalanobis distances (inverse covariances) must stay fp32."
     patch_size = 1                     # no local averaging (the paper's)
     def __init__(self, backbone:str="tf_efficientnet_lite0", # any timm model with `forward_intermediates`
@@ -316,8 +318,6 @@ def fit(self:PaDiM, images_or_paths, # good images: paths, uint8 arrays, or a Da
     return self
 
 # %% ../nbs/06a_padim.ipynb #0f361cdf
-GAUSS_FILE = "gaussians.npz"
-
 @patch
 def folder_meta(self:PaDiM) -> dict:
     "PaDiM's own `model.json` fields (the shared ones are `FeatureModel.save`'s)."

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .core import get_logger, ModelFolder, ModelFolderError
 from .transforms import PreprocessSpec
 from fastcore.basics import patch
-from .features import FeatureModel, anomaly_maps, torch_threads, _exporting
+from .features import FeatureModel, anomaly_maps, torch_threads, _exporting, BACKBONE_FILE
 from .backbones import default_spec
 from .models import image_list, image_chunks, AnomalyConfig
 from .training import training_parts, finish_training
@@ -188,10 +188,12 @@ class PatchCoreScorer(nn.Module):
         return score, anomaly_maps(dist, x.shape[-2:], self.sigma)
 
 # %% ../nbs/06_patchcore.ipynb #1cc18456
+BANK_FILE = "memory_bank.npy"
+
 class PatchCore(FeatureModel):
     "PatchCore anomaly detector: `fit` on good images, then `predict` image scores and anomaly maps (a `features.FeatureModel`)."
     kind = "patchcore"
-    weight_files = ("memory_bank.npy", "backbone.pt")
+    weight_files = (BANK_FILE, BACKBONE_FILE)
     no_fp16 = ("No fp16 variant for PatchCore: its nearest-neighbour distances must stay fp32, and "
                "onnxconverter-common mis-types the casts around the fp32 part of this graph.")
     def __init__(self, backbone:str="tf_efficientnet_lite0", # any timm model with `forward_intermediates`
@@ -225,8 +227,12 @@ class PatchCore(FeatureModel):
 
     def scorer(self) -> PatchCoreScorer:
         "The fitted model as one module (embedding, bank, Eq. 7, map): `predict` runs it, `export` traces it."
+        return PatchCoreScorer(self.embedder, self._bank(), self.num_neighbors, self.sigma)
+
+    def _bank(self) -> torch.Tensor:
+        "The memory bank; a `RuntimeError` before `fit` or `load`."
         if self.bank is None: raise RuntimeError("This PatchCore is not fitted: call fit() or PatchCore.load() first.")
-        return PatchCoreScorer(self.embedder, self.bank, self.num_neighbors, self.sigma)
+        return self.bank
 
 # %% ../nbs/06_patchcore.ipynb #25eb2544
 @patch
@@ -340,20 +346,16 @@ def fit(self:PatchCore, images_or_paths, # good images: paths, uint8 arrays, or 
     return self
 
 # %% ../nbs/06_patchcore.ipynb #df1a7810
-BANK_FILE = "memory_bank.npy"
-
 @patch
 def folder_meta(self:PatchCore) -> dict:
     "PatchCore's own `model.json` fields (the shared ones are `FeatureModel.save`'s)."
-    if self.bank is None: raise RuntimeError("Nothing to save: this PatchCore is not fitted.")
     return dict(feature_dim=self.feature_dim, pooled_feature_dim=self.embedder.feature_dim, coreset_ratio=self.coreset_ratio,
-                num_neighbors=self.num_neighbors, projection_dim=self.projection_dim, bank_size=len(self.bank))
+                num_neighbors=self.num_neighbors, projection_dim=self.projection_dim, bank_size=len(self._bank()))
 
 @patch
 def save_state(self:PatchCore, mf:ModelFolder):
     "Write the memory bank (`memory_bank.npy`, float32)."
-    if self.bank is None: raise RuntimeError("Nothing to save: this PatchCore is not fitted.")
-    np.save(mf.file(BANK_FILE), self.bank.cpu().numpy().astype(np.float32))
+    np.save(mf.file(BANK_FILE), self._bank().cpu().numpy().astype(np.float32))
 
 @patch(cls_method=True)
 def settings_from(cls:PatchCore, meta:dict) -> dict:
