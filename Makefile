@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: run test docs install
+.PHONY: run test test-fast docs install
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,6 +18,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	VENV=$(VENV) bash scripts/test.sh
+
+# The edit loop: sync, ruff and every notebook's fast cells, two at a time; no slow cells, no pytest, no coverage.
+test-fast: $(VENV)/.installed
+	VENV=$(VENV) FAST=1 bash scripts/test.sh
 
 docs: $(VENV)/.installed
 	$(BIN)/python tools/build_docs.py

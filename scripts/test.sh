@@ -1,57 +1,95 @@
 #!/usr/bin/env bash
-# The whole test suite, as `make test` and CI run it. Fails on the first real failure.
+# The whole test suite, as `make test` and CI run it (FAST=1: `make test-fast`, the edit loop: no slow cells, no
+# pytest, no coverage). Fails on the first real failure. Every step is timed; the timing table (tools/timing.py, the
+# budgets in scripts/budgets.toml) is printed at the end, whether the run passed or failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${VENV:-.venv}/bin"
+FAST="${FAST:-0}"
 export MLFLOW_DISABLE_TELEMETRY=true
+FROM_CI="${CI_T0:+1}"                        # .ci/run exported its start time and timed its own steps
+export CI_T0="${CI_T0:-$(date +%s)}"
+T="$PWD/_out/timing"; mkdir -p "$T"; rm -f "$T/steps.tsv" "$T/notebooks.tsv" "$T/pytest.xml"
+[ -n "$FROM_CI" ] && [ -f "$T/ci.tsv" ] && cp "$T/ci.tsv" "$T/steps.tsv"   # .ci/run's own steps (system packages, install) come first
+trap '"$BIN/python" tools/timing.py --dir "$T"' EXIT
 step() { printf '\n== %s ==\n' "$*"; }
+# timed NAME CMD...: run CMD, append "NAME<TAB>seconds<TAB>exit code" to the steps file, return CMD's exit code
+timed() {
+  local name=$1; shift; local t0 rc=0 ms; t0=$(date +%s%N)
+  "$@" || rc=$?
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  printf '%s\t%d.%03d\t%s\n' "$name" $((ms / 1000)) $((ms % 1000)) "$rc" >> "$T/steps.tsv"
+  return $rc
+}
 
-step "notebooks and package in sync (nbdev-export, nbdev-clean change nothing)"
-snap() { git status --porcelain; git diff | sha1sum; }
-before=$(snap)
-"$BIN/nbdev-export"; "$BIN/nbdev-clean"
-after=$(snap)
-if [ "$before" != "$after" ]; then
-  git status --short
-  echo "FAIL: nbdev-export/nbdev-clean changed files: export and clean the notebooks, then commit." >&2
-  exit 1
-fi
-"$BIN/python" tools/readme.py --check
-"$BIN/python" tools/lint_nbs.py
+sync_check() {
+  snap() { git status --porcelain; git diff | sha1sum; }
+  local before after; before=$(snap)
+  "$BIN/nbdev-export"; "$BIN/nbdev-clean"
+  after=$(snap)
+  if [ "$before" != "$after" ]; then
+    git status --short
+    echo "FAIL: nbdev-export/nbdev-clean changed files: export and clean the notebooks, then commit." >&2
+    return 1
+  fi
+  "$BIN/python" tools/readme.py --check
+  "$BIN/python" tools/lint_nbs.py
+}
+step "notebooks and package in sync (nbdev-export, nbdev-clean change nothing), README, house rules"
+timed "sync (export, clean, readme, house rules)" sync_check
 
 step "ruff (lint of the exported package; settings in pyproject.toml)"
-"$BIN/ruff" check defect_twin
-
-step "mypy (type check of the exported package; settings in pyproject.toml)"
-"$BIN/mypy" defect_twin
+timed "ruff" "$BIN/ruff" check defect_twin
 
 # Line coverage of defect_twin over the notebook tests and pytest together: with COVERAGE_PROCESS_START set, every
 # Python process of the venv measures itself (coverage's .pth hook) and writes its own data file into $COV_DIR.
-# It costs CPU time (tracing): COVERAGE=0 skips it for a quicker local run; CI measures.
+# COVERAGE=0 skips it for a quicker local run; CI measures.
 COV_DIR="$PWD/_out/coverage"
 rm -rf "$COV_DIR"; mkdir -p "$COV_DIR"
+[ "$FAST" = 1 ] && COVERAGE=0
 cov_on() { [ "${COVERAGE:-1}" = 0 ] || export COVERAGE_PROCESS_START="$PWD/pyproject.toml" COVERAGE_FILE="$COV_DIR/.coverage"; }
 cov_off() { unset COVERAGE_PROCESS_START COVERAGE_FILE; }
 
-step "notebook tests, slow-flagged real-data cells included"
+if [ "$FAST" = 1 ]; then
+  step "notebook tests, fast cells only (make test-fast)"
+  timed "notebooks (fast cells)" "$BIN/python" tools/nbcov.py --n-workers 2 --timing-out "$T/notebooks.tsv"
+  exit 0
+fi
+
+# mypy and the docs build need no CPU the notebooks are short of for long: they run beside the notebook tests, each
+# with its own log, and the run waits for them (and fails on them) before pytest, which loads the built docs.
+step "mypy and the docs build (in the background, logs in _out/timing/), beside the notebook tests"
+timed "mypy" "$BIN/mypy" defect_twin > "$T/mypy.log" 2>&1 &
+MYPY=$!
+timed "docs build" "$BIN/python" tools/build_docs.py > "$T/docs.log" 2>&1 &
+DOCS=$!
+
+step "notebook tests, slow-flagged real-data cells included (two workers, longest first)"
 # tools/nbcov.py is nbdev-test, with each export cell compiled as the lines nbdev-export wrote it to, so that a
 # module's own notebook tests count toward its coverage.
 cov_on
-"$BIN/python" tools/nbcov.py --flags slow --n-workers 1 --timing
+nb_rc=0; timed "notebooks (slow cells included)" "$BIN/python" tools/nbcov.py --flags slow --n-workers 2 \
+  --timing-out "$T/notebooks.tsv" --cell-timing-min 20 || nb_rc=$?
 cov_off
-
-step "docs (offline build; the pytest docs checks load it in Chromium)"
-"$BIN/python" tools/build_docs.py
+bg_rc=0
+wait $MYPY || { bg_rc=1; echo "FAIL: mypy"; cat "$T/mypy.log"; }
+tail -3 "$T/mypy.log"
+wait $DOCS || { bg_rc=1; echo "FAIL: docs build"; cat "$T/docs.log"; }
+tail -3 "$T/docs.log"
+[ "$nb_rc" = 0 ] && [ "$bg_rc" = 0 ] || exit 1
 
 step "pytest"
 cov_on
-"$BIN/python" -m pytest -q tests
+timed "pytest" "$BIN/python" -m pytest -q tests --junitxml="$T/pytest.xml"
 cov_off
 
 if [ "${COVERAGE:-1}" != 0 ]; then
   step "coverage of defect_twin (notebook tests + pytest, subprocesses included)"
-  # fails below the plan's 80 % (a full run measured 96.5 %); COVERAGE_FAIL_UNDER overrides the bar
-  "$BIN/coverage" combine --quiet --data-file="$COV_DIR/.coverage" "$COV_DIR"
-  "$BIN/coverage" report --data-file="$COV_DIR/.coverage" --precision=1 --fail-under="${COVERAGE_FAIL_UNDER:-80}"
-  echo "line coverage of defect_twin (notebook tests + pytest): $("$BIN/coverage" report --data-file="$COV_DIR/.coverage" --format=total --precision=1) % (the plan's bar: 80 %)"
+  cov_report() {
+    # fails below the plan's 80 % (a full run measured 96.5 %); COVERAGE_FAIL_UNDER overrides the bar
+    "$BIN/coverage" combine --quiet --data-file="$COV_DIR/.coverage" "$COV_DIR"
+    "$BIN/coverage" report --data-file="$COV_DIR/.coverage" --precision=1 --fail-under="${COVERAGE_FAIL_UNDER:-80}"
+    echo "line coverage of defect_twin (notebook tests + pytest): $("$BIN/coverage" report --data-file="$COV_DIR/.coverage" --format=total --precision=1) % (the plan's bar: 80 %)"
+  }
+  timed "coverage report" cov_report
 fi

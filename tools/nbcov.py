@@ -7,7 +7,10 @@ nbdev-export wrote into a module (the `# %% ../nbs/NB.ipynb #cell-id` marker; sc
 the notebooks and the package are in sync) is compiled with that module's file name and line numbers, so coverage
 sees the module's own lines run. Cells that do not match run unchanged. Every other cell runs as nbdev-test runs it.
 
-Usage (scripts/test.sh, with COVERAGE_PROCESS_START set): `python tools/nbcov.py [nbdev-test arguments]`.
+It also runs the notebooks itself, two at a time with the longest first (`[notebooks]` in scripts/budgets.toml), and
+writes each notebook's seconds for the timing table (tools/timing.py).
+
+Usage (scripts/test.sh): `python tools/nbcov.py [PATH] --flags slow --n-workers 2 --timing-out _out/timing/notebooks.tsv`.
 """
 import __future__, builtins, functools, operator, re, sys
 from pathlib import Path
@@ -77,8 +80,42 @@ def install():
         finally: cell.source = src
     CaptureShell.cell = cell
 
+def ordered(files, expected):
+    "`files` with the notebooks expected to take longest first (`expected`: name -> seconds), the rest in name order."
+    return sorted(files, key=lambda f: (-expected.get(f.name, 0), str(f)))
+
+def run(path=None, flags="", n_workers=2, timing_out=None, cell_timing_min=None):
+    "nbdev-test's loop with the notebooks started longest first; writes `notebook, seconds, passed` rows to `timing_out`."
+    import tomllib
+    from fastcore.parallel import parallel
+    from nbdev.config import get_config
+    from nbdev.doclinks import nbglob
+    from nbdev.test import test_nb, _keep_file
+    cfg = get_config()
+    skip = [f for f in str(cfg.tst_flags).split() if f not in flags.split()]
+    if path and Path(path).is_file(): files = [Path(path).absolute()]
+    else: files = [f.absolute() for f in nbglob(path or cfg.nbs_path, as_path=True) if _keep_file(f, ".notest")]
+    expected = tomllib.loads((ROOT/"scripts"/"budgets.toml").read_text()).get("notebooks", {})
+    files = ordered(files, expected)
+    res = parallel(test_nb, files, skip_flags=skip, force_flags=flags.split(), n_workers=n_workers, basepath=cfg.config_path,
+                   pause=0.01, do_print=True, cell_timeout=cfg.cell_timeout or None, cell_timing_min=cell_timing_min)
+    rows = [(f.name, t, ok) for f, (ok, t) in zip(files, res)]
+    if timing_out:
+        Path(timing_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(timing_out).write_text("".join(f"{n}\t{t:.1f}\t{int(ok)}\n" for n, t, ok in rows))
+    failed = [n for n, _, ok in rows if not ok]
+    if failed: sys.stderr.write("\nnotebook tests failed: " + ", ".join(failed) + "\n")
+    else: print(f"Success: {len(rows)} notebooks.")
+    return not failed
+
 if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description="nbdev-test, longest notebooks first, with module-mapped export cells")
+    ap.add_argument("path", nargs="?", default=None, help="a notebook, folder or glob (default: nbs/)")
+    ap.add_argument("--flags", default="", help="test flags to run (e.g. slow)")
+    ap.add_argument("--n-workers", type=int, default=2)
+    ap.add_argument("--timing-out", default=None, help="write notebook, seconds, passed rows here")
+    ap.add_argument("--cell-timing-min", type=float, default=None, help="print cells slower than this")
+    a = ap.parse_args()
     install()
-    from nbdev.test import nbdev_test
-    sys.argv[0] = "nbdev-test"
-    nbdev_test()
+    sys.exit(0 if run(a.path, a.flags, a.n_workers, a.timing_out, a.cell_timing_min) else 1)
