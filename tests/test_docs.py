@@ -39,3 +39,19 @@ def test_module_page_shows_figures_and_clean_api(site, chromium):
     assert "source{target" not in dom and '{target="_blank"' not in dom     # nbdev's Quarto link attributes, rendered
     assert "NoneType" not in dom                                           # `ax=None`, not `ax:NoneType=None`
     assert 'target="_blank"' in dom                                        # the source links keep their attributes
+
+def test_api_links_stay_on_the_site(site):
+    "Every link in the built pages goes to the site itself, except the source links (the repository) and named outside references; a link on a symbol lands on a page that has its anchor."
+    import re
+    bad, checked = [], 0
+    for page in site.rglob("*.html"):
+        if page.parent.name in ("search", "assets"): continue
+        html = page.read_text(errors="replace")
+        for href in re.findall(r'href="([^"]+)"', html):
+            if "github.io" in href: bad.append((page.name, href))
+            if re.match(r"(\.\./)*[\w/]+\.html#[\w.]+$", href) and "#" in href:
+                target, anchor = (page.parent/href.split("#")[0]).resolve(), href.split("#")[1]
+                checked += 1
+                if not target.exists() or f'id="{anchor}"' not in target.read_text(errors="replace"): bad.append((page.name, href))
+    assert checked > 50, checked
+    assert not bad, f"{len(bad)} links that leave the site or miss their anchor, e.g. {bad[:8]}"

@@ -3,10 +3,11 @@
   python tools/build_docs.py [--no-execute]   # site in _site/ (index.html, search, navigation)
 
 `nbdev-docs` still works wherever Quarto is installed; this builds the same pages without it:
-1. `nbdev-proc-nbs` writes processed notebooks (API reference rendered by `show_doc`) to `_proc/`;
+1. nbdev's notebook processing (`nbdev-proc-nbs`, without its Quarto check) writes processed notebooks (API reference rendered by `show_doc`) to `_proc/`;
 2. the default run spec is executed (`defect-twin run` on the bundled sample, CPU): its executed stage notebooks
    replace the tutorials, so their figures appear, and its benchmark table becomes the Benchmarks page;
-3. each notebook becomes a Markdown page (figures extracted), and mkdocs-material builds the site with search.
+3. each notebook becomes a Markdown page (figures extracted; API links made local, see `local_links`), and
+   mkdocs-material builds the site with search.
 """
 import sys, re, json, shutil, subprocess, base64, pathlib, yaml, nbformat
 
@@ -28,6 +29,41 @@ def tidy_api_md(md:str) -> str:
     "nbdev's `show_doc` markdown for mkdocs: an untyped `x=None` argument reads `x=None`, not `x:NoneType=None`."
     return re.sub(r":\s*NoneType\s*=\s*None", "=None", md)
 
+def page_names(proc=None) -> dict:
+    "nbdev's page name of each notebook (`07_metrics.ipynb` -> `metrics`, as in `_modidx`'s links) -> its page here."
+    out = {}
+    for nb in sorted((proc or PROC).rglob("*.ipynb")):
+        rel = nb.relative_to(proc or PROC)
+        page = "index.html" if rel.name == "index.ipynb" else str(rel.with_suffix(".html"))
+        out[re.sub(r"^[\d.]+[a-z]?_", "", nb.stem)] = page
+        out.setdefault(nb.stem, page)
+    return out
+
+def ambiguous_names() -> set:
+    "Bare names that nbdev's index holds in more than one module (a link on them would guess which one)."
+    from defect_twin._modidx import d
+    seen = {}
+    for mod, syms in d["syms"].items():
+        for full in syms:
+            short = full.rsplit(".", 1)[-1]
+            if full.count(".") == 2: seen.setdefault(short, set()).add(mod)
+    mods = {m.rsplit(".", 1)[-1] for m in d["syms"]}
+    return {k for k, v in seen.items() if len(v) > 1 or k in mods}
+
+HOST = re.compile(r"\[([^\]]*)\]\((?:https?://defect-twin\.github\.io)?/defect_twin/([\w./-]+?)\.html(#[^)\s]*)?\)")
+
+def local_links(md:str, here:str, pages:dict, ambiguous:set) -> str:
+    "API links in a page's markdown made local: the public docs host becomes a path relative to `here` (the page's own path); a link on a bare name that several modules define is dropped (the text stays)."
+    depth = here.count("/")
+    def fix(m):
+        text, page, anchor = m.group(1), m.group(2), m.group(3) or ""
+        if text.strip("`") in ambiguous: return text
+        target = pages.get(page.split("/")[-1])
+        if target is None: return text
+        anchor = "#" + re.sub(r"[^\w\- ]", "", anchor[1:].lower()) if anchor else ""   # mkdocs' heading ids (toc's slugify)
+        return f"[{text}]({'../' * depth}{target}{anchor})"
+    return HOST.sub(fix, md)
+
 def outputs_md(c, stem, img_dir, n):
     parts = []
     for i, o in enumerate(c.get("outputs", [])):
@@ -46,7 +82,7 @@ def outputs_md(c, stem, img_dir, n):
             parts.append(f"```\n{o.ename}: {o.evalue}\n```")
     return parts
 
-def to_markdown(nb_path, out_path):
+def to_markdown(nb_path, out_path, links=None):
     nb = nbformat.read(nb_path, as_version=4)
     title, desc = title_of(nb, nb_path.stem)
     img_dir = out_path.parent/"img"; img_dir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +102,9 @@ def to_markdown(nb_path, out_path):
             parts.append(f"```python\n{code}\n```")
         parts += outputs_md(c, out_path.stem, img_dir, n)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text("\n\n".join(parts) + "\n")
+    text = "\n\n".join(parts) + "\n"
+    if links is not None: text = local_links(text, str(out_path.relative_to(MD)), *links)
+    out_path.write_text(text)
     return title
 
 def pipeline_run():
@@ -86,8 +124,16 @@ def benchmark_page(run_dir, md_dir):
         + md.read_text() + ("\n![](img/benchmark.png)\n" if png.exists() else ""))
     return "benchmarks.md"
 
+def proc_nbs():
+    "`nbdev-proc-nbs` (processed notebooks in `_proc/`) without its Quarto check: mkdocs renders the pages here, and the check would try to download Quarto and install it with sudo (offline: noise and a failed download)."
+    import os, nbdev.quarto as q
+    q._ensure_quarto = lambda: None
+    cwd = os.getcwd()
+    try: q._pre_docs()
+    finally: os.chdir(cwd)
+
 def build(run_tutorials=True):
-    subprocess.run([str(BIN/"nbdev-proc-nbs")], cwd=ROOT, check=True)
+    proc_nbs()
     run_dir = pipeline_run() if run_tutorials else None
     if run_dir is not None:   # the executed stage notebooks replace the unexecuted tutorials
         for nb in run_dir.glob("[0-9][0-9]_*.ipynb"):
@@ -95,11 +141,12 @@ def build(run_tutorials=True):
             if dest.exists(): shutil.copy(nb, dest)
     shutil.rmtree(MD, ignore_errors=True); MD.mkdir()
     nav, tutorials = [], []
+    links = (page_names(), ambiguous_names())
     for nb in sorted(PROC.rglob("*.ipynb")):
         rel = nb.relative_to(PROC)
         md = MD/rel.with_suffix(".md")
         if rel.name == "index.ipynb": md = MD/"index.md"
-        title = to_markdown(nb, md)
+        title = to_markdown(nb, md, links)
         entry = {title: str(md.relative_to(MD))}
         if rel.name == "index.ipynb": nav.insert(0, {"Home": "index.md"})
         elif rel.parts[0] == "tutorials": tutorials.append(entry)

@@ -1,7 +1,7 @@
 """The timing table printed at the end of every `make test` / `.ci/run` (issue #20).
 
 Reads what the run wrote into `_out/timing/`: `steps.tsv` (scripts/test.sh and .ci/run: step, seconds, exit code),
-`notebooks.tsv` (tools/nbcov.py: notebook, seconds, passed) and `pytest.xml` (pytest's JUnit report), and prints each
+`notebooks.tsv` (tools/nbcov.py: notebook, seconds, passed) and `pytest*.xml` (pytest's JUnit reports), and prints each
 step against its budget in `scripts/budgets.toml`, then the 10 slowest notebooks and the 10 slowest tests.
 
 Usage: `python tools/timing.py [--dir _out/timing] [--since EPOCH]`; `--since` (or $CI_T0) adds the wall-clock total.
@@ -21,10 +21,10 @@ def read_tsv(path) -> list:
     if not Path(path).exists(): return []
     with open(path, newline="") as f: return [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
 
-def slowest_tests(xml_path, n=10) -> list:
-    "(seconds, test id) of the `n` slowest pytest tests in a JUnit XML report."
-    if not Path(xml_path).exists(): return []
-    cases = [(float(c.get("time", 0)), f"{c.get('classname', '')}::{c.get('name', '')}") for c in ET.parse(xml_path).iter("testcase")]
+def slowest_tests(xml_dir, n=10) -> list:
+    "(seconds, test id) of the `n` slowest pytest tests in the JUnit XML reports `pytest*.xml` of `xml_dir`."
+    cases = [(float(c.get("time", 0)), f"{c.get('classname', '')}::{c.get('name', '')}")
+             for x in sorted(Path(xml_dir).glob("pytest*.xml")) for c in ET.parse(x).iter("testcase")]
     return sorted(cases, reverse=True)[:n]
 
 def table(rows, heads) -> str:
@@ -44,7 +44,7 @@ def report(d:Path, since:float|None=None) -> str:
         flag = "FAILED" if rc != "0" else ("OVER" if budget is not None and float(secs) > budget else "ok")
         rows.append([name, f"{float(secs):.0f}", "-" if budget is None else budget, flag])
     total = sum(float(s) for _, s, _ in steps)
-    rows.append(["sum of steps", f"{total:.0f}", b["total"], "OVER" if total > b["total"] else "ok"])
+    rows.append(["sum of steps (lane B overlaps lane A)", f"{total:.0f}", b["total"], "OVER" if total > b["total"] else "ok"])
     if since: rows.append(["wall clock since start", f"{time.time() - since:.0f}", b["total"], "OVER" if time.time() - since > b["total"] else "ok"])
     out += ["timing of this run (seconds; budgets in scripts/budgets.toml)", table(rows, ["step", "seconds", "budget", ""])]
     nbs = sorted(((float(s), n, p) for n, s, p in read_tsv(d/"notebooks.tsv")), reverse=True)[:10]
@@ -52,7 +52,7 @@ def report(d:Path, since:float|None=None) -> str:
         out += ["", "10 slowest notebooks (slow cells included; two at a time)",
                 table([[n, f"{s:.0f}", b["notebooks"].get(n, "-"), "ok" if p == "1" else "FAILED"] for s, n, p in nbs],
                       ["notebook", "seconds", "budget", ""])]
-    tests = slowest_tests(d/"pytest.xml")
+    tests = slowest_tests(d)
     if tests: out += ["", "10 slowest tests", table([[t, f"{s:.0f}"] for s, t in tests], ["test", "seconds"])]
     return "\n".join(out)
 
