@@ -416,11 +416,12 @@ def json_safe(o):
 
 @patch
 def model_info(self:Service) -> dict:
-    "Model, spec, threshold, metrics and service settings as one JSON-ready dict."
+    "Model, spec, the served threshold (the current version), metrics and service settings as one JSON-ready dict."
     e, c, a = self._ready_engine(), self.config, self.admission
+    e.refresh_threshold()                 # the version `defect-twin threshold` made current (a hand edit raises: no stale answer)
     return json_safe(dict(name=e.meta.get("name"), version=str(e.meta.get("version")) if e.meta.get("version") is not None else None,
                 kind=e.kind, backbone=e.meta.get("backbone"), classes=e.meta.get("classes"),
-                preprocess=e.spec.to_dict(), threshold=e.folder.threshold, metrics=e.folder.metrics,
+                preprocess=e.spec.to_dict(), threshold=e.threshold_info, metrics=e.folder.metrics,
                 onnx=dict(file=e.onnx_path.name, variant=e.variant, providers=e.session.get_providers()),
                 service=dict(workers=c.workers, decode_workers=c.decode_workers, micro_batch=c.micro_batch, max_batch=c.max_batch,
                              batch_wait_ms=c.batch_wait_ms, max_file_mb=c.max_file_mb, max_request_mb=c.max_request_mb,

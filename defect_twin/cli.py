@@ -12,7 +12,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['CONFIG_FLAGS', 'HANDLERS', 'CLIFormatter', 'CLIParser', 'add_config_flags', 'config_from_args', 'add_tracking_flags',
-           'track_training', 'build_parser', 'parse', 'main']
+           'track_training', 'build_parser', 'parse', 'decision', 'main']
 
 # %% ../nbs/14_cli.ipynb #289a60bc
 class CLIFormatter(argparse.RawDescriptionHelpFormatter):
@@ -310,13 +310,21 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--runtime", choices=["auto", "onnx", "torch"], default="auto", help="auto: ONNX Runtime when the folder is exported")
     pr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    th = _cmd(sub, "threshold", "choose the operating point again from the good scores kept in the model folder",
+    th = _cmd(sub, "threshold", "choose the operating point again from the good scores kept in the model folder (a new version)",
               ["defect-twin threshold models/pc --rule fr0.02", "defect-twin threshold models/pc --rule q0.99 --review fr0.10",
-               "defect-twin threshold models/pc --rule cost20 --data mvtec:bottle"])
+               "defect-twin threshold models/pc --list", "defect-twin threshold models/pc --restore 1",
+               "defect-twin threshold models/pc --rule cost20 --data held_out.csv     # defects the model's split.csv does not hold"],
+              description="Choose the operating point again from the good scores kept in the model folder. Every change is a new\n"
+                          "version (threshold_history/); --list shows them, --restore N makes one current again. A false-reject\n"
+                          "target the good scores cannot resolve is refused with the count it needs (--force sets it anyway).")
     th.add_argument("model_dir", help="a model folder written by `defect-twin train`")
-    th.add_argument("--rule", required=True, help="q0.99, fr0.02, max, mean+3std, or cost20 (with --data)")
+    how = th.add_mutually_exclusive_group(required=True)
+    how.add_argument("--rule", default=None, help="q0.99, fr0.02, max, mean+3std, or cost20 (with --data: a validation part)")
+    how.add_argument("--list", action="store_true", help="list the operating point's versions (the current one marked)")
+    how.add_argument("--restore", type=int, default=None, metavar="N", help="make version N current again (as a new version)")
     th.add_argument("--review", default=None, help="lower edge of a review band, e.g. fr0.10")
-    th.add_argument("--data", default=None, help="data whose test part holds labelled defects (for cost rules)")
+    th.add_argument("--data", default=None, help="labelled data for cost rules: its `valid` split, or its images outside the model's split.csv")
+    th.add_argument("--force", action="store_true", help="set a false-reject target the good scores cannot resolve anyway (recorded)")
 
     x = _cmd(sub, "export", "ONNX export with parity check (and quantisation)",
              ["defect-twin export models/pc", "defect-twin export models/pc --quantize auto"])
@@ -421,6 +429,21 @@ def _download(a):
                             "(`--data mvtec:CATEGORY` with $DEFECT_TWIN_DATA set).") from e
     for c, p in out.items(): print(f"{c}: {p}")
 
+# %% ../nbs/14_cli.ipynb #cli2a02
+def decision(model_dir) -> str:
+    "The model folder's served decision as one sentence (`metrics.decision_line`): threshold.json's false-reject estimate, metrics.json's catch rate."
+    from defect_twin.core import ModelFolder
+    from defect_twin.metrics import decision_line
+    mf = ModelFolder(model_dir)
+    t, m = mf.threshold, mf.metrics
+    sv = (m.get("catch") or {}).get("served") or {}
+    if sv and abs(sv.get("threshold", float("nan")) - t["value"]) > 1e-12: sv = {}          # metrics of another threshold
+    k, n, goods = t.get("n_good_rejected"), t.get("n_good"), f"good scores it was set on ({t.get('method') or t.get('rule')})"
+    if k is None or not n:                                  # an operating point without kept good scores (a classifier's)
+        if not sv: return f"served threshold {t['value']:.4g}: no good scores were kept to estimate its false-reject rate"
+        k, n, goods = sv["good_rejected"], sv["n_good"], "good test images"
+    return decision_line(t["value"], k, n, sv.get("caught"), sv.get("n_defect"), goods=goods, version=t.get("version"))
+
 # %% ../nbs/14_cli.ipynb #cli0c001
 def _class_folder_data(a):
     "`--data`, or with --normal-dir/--abnormal-dir/--mask-dir the index of a class-folder dataset written to OUT/index.csv."
@@ -445,13 +468,17 @@ def _train(a):
     mod, fn = TRAINERS[a.kind].split(":")
     train = getattr(importlib.import_module(mod), fn)
     t0, data = time.time(), _class_folder_data(a)
+    ModelFolder(a.out).expect_seal()         # sealed below, when training is done: no missing-manifest warning meanwhile
     md = train(data, out_dir=a.out, config=cfg, device=a.device, **{k: getattr(a, k) for k in getattr(a, "_train_options", ())})
     if md is None: return                    # a process of a distributed launch that does not write the folder (rank 0 does)
     if a.track: track_training(md, data, cfg.to_dict(), t0, a.tracking_uri, a.register, f"train-{a.kind}")
+    ModelFolder(md).seal(by="defect-twin train")
     m = ModelFolder(md).metrics
     keys = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "accuracy", "f1", "threshold", "train_seconds")
-    print(json.dumps(dict(model_dir=str(md), config=str(ModelFolder(md).file(ModelFolder.CONFIG)), **{k: m[k] for k in keys if k in m}),
-                     indent=2))
+    line = decision(md)
+    print(json.dumps(dict(model_dir=str(md), config=str(ModelFolder(md).file(ModelFolder.CONFIG)), **{k: m[k] for k in keys if k in m},
+                          decision=line), indent=2))
+    print(line, file=sys.stderr)             # the last line: the decision in plain words (stdout stays one JSON document)
 
 # %% ../nbs/14_cli.ipynb #cli0c002
 def _predict(a):
@@ -460,29 +487,66 @@ def _predict(a):
                          save_masks=a.save_masks, runtime=a.runtime, progress=not a.no_progress)
     print(json.dumps(res, indent=2))
 
-def _threshold(a):
+def _threshold_list(mf):
+    "Print the operating point's versions, the current one marked with `*`."
+    cur = mf.threshold.get("version") if mf.file(mf.THRESHOLD).is_file() else None
+    vs = mf.threshold_versions()
+    if not vs:
+        print(f"no versions yet: threshold.json holds the training's operating point ({mf.threshold_value:.6g}); the first "
+              "`defect-twin threshold --rule` keeps it as version 1"); return
+    for v in vs:
+        t = v["threshold"]; ci = t.get("frr_interval") or [float("nan")] * 2
+        frr = f"FRR {100 * t['false_reject_rate']:.1f} % ({100 * ci[0]:.1f}-{100 * ci[1]:.1f} %) of {t['n_good']}" if "n_good" in t and "false_reject_rate" in t else "FRR -"
+        print(f"{'*' if v['version'] == cur else ' '} {v['version']:>3}  {t['value']:<12.6g} {frr:<32} {v['written']}  {v['by']}  {t.get('rule', '')}")
+
+def _redecide_metrics(mf, thr:dict):
+    "Bring the decision fields of the folder's metrics.json (and its evaluation/metrics.json) to the current operating point."
     from defect_twin.core import ModelFolder
+    from defect_twin.evaluation import redecide
+    for f in (mf, ModelFolder(mf.path/"evaluation")):
+        if not f.file(f.METRICS).is_file(): continue
+        m = f.read_json(f.METRICS)
+        if m.get("test_scores"): m.update(redecide(m, thr)); m.pop("decision_stale", None)
+        elif "threshold" in m: m["decision_stale"] = (f"threshold version {thr.get('version')} ({thr['value']:.6g}) was made current after "
+                                                      "these metrics; run `defect-twin evaluate` again for its decision figures")
+        else: continue
+        f.write_json(f.METRICS, m)
+
+def _threshold(a):
+    "`threshold`: list the versions, restore one, or choose a new operating point from the kept good scores (a new version)."
+    from defect_twin.core import ModelFolder, ModelFolderError
     from defect_twin.metrics import choose_threshold
     mf = ModelFolder(a.model_dir)
-    mf.check()
-    if not mf.file(mf.GOOD_SCORES).exists():
-        raise ValueError(f"{a.model_dir} keeps no good scores ({mf.GOOD_SCORES}); retrain it with this version to re-choose thresholds.")
-    g = mf.read_json(mf.GOOD_SCORES)
-    bad = None
-    if a.data:
-        from defect_twin.evaluation import test_part
-        from defect_twin.models import load_model
-        t = test_part(a.model_dir, a.data)
-        bad = load_model(a.model_dir).predict(t[t.label == 1], maps=False)[0]
-    old = mf.threshold
-    new = choose_threshold(g["scores"], a.rule, defect_scores=bad, review=a.review, how=g.get("how"))
-    mf.write_json(mf.THRESHOLD, new)
-    print(json.dumps(dict(old=old["value"], new=new), indent=2))
+    mf.check(skip=(mf.THRESHOLD,))           # a hand-edited threshold.json is what this command replaces properly
+    if a.list: return _threshold_list(mf)
+    try: old = mf.threshold
+    except ModelFolderError: old = None
+    if a.restore is not None: new = mf.restore_threshold(a.restore)
+    else:
+        if not mf.file(mf.GOOD_SCORES).exists():
+            raise ValueError(f"{a.model_dir} keeps no good scores ({mf.GOOD_SCORES}); retrain it with this version to re-choose thresholds.")
+        g = mf.read_json(mf.GOOD_SCORES)
+        bad, where = None, None
+        if a.data or str(a.rule).strip().startswith("cost"):
+            if not a.data: raise ValueError(f"threshold rule {a.rule} is tuned on labelled defects: give --data with a validation part "
+                                            "(a `valid` split, or images outside the model's split.csv).")
+            from defect_twin.evaluation import validation_part
+            from defect_twin.models import load_model
+            v, where = validation_part(a.model_dir, a.data, a.rule)
+            bad = load_model(a.model_dir).predict(v[v.label == 1], maps=False)[0]
+        new = choose_threshold(g["scores"], a.rule, defect_scores=bad, review=a.review, how=g.get("how"), force=a.force,
+                               source=mf.GOOD_SCORES, defects_from=where)
+        new = mf.write_threshold(new, by=f"defect-twin threshold --rule {a.rule}" + (" --force" if a.force else ""))
+    _redecide_metrics(mf, new)
+    print(json.dumps(dict(old=None if old is None else old["value"], new=new), indent=2))
+    print(decision(mf.path), file=sys.stderr)
 
 def _evaluate(a):
     from defect_twin.evaluation import evaluate_model
     res = evaluate_model(a.model_dir, a.data, a.out)
-    print(json.dumps({k: res[k] for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max", "threshold", "accuracy", "f1", "verdicts") if k in res}, indent=2))
+    print(json.dumps({k: res[k] for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max", "threshold", "threshold_version", "accuracy",
+                                          "f1", "verdicts", "decision") if k in res}, indent=2))
+    print(res["decision"], file=sys.stderr)   # the last line: the decision in plain words
 
 def _export(a):
     from defect_twin.export import export_cli

@@ -6,11 +6,13 @@ Docs: https://defect-twin.github.io/defect_twin/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #b14d36c9
 from __future__ import annotations
-import os, random, logging, json, warnings
+import os, random, logging, json, warnings, hashlib
+from datetime import datetime, timezone
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 from pathlib import Path
 import numpy as np
+from fastcore.basics import patch
 if TYPE_CHECKING: import torch   # imported where used (get_device): core stays light
 # tqdm.auto (used by timm's hub code and by us) warns in every Jupyter kernel without ipywidgets, then draws a text
 # bar anyway: the warning is noise in executed notebooks and reports, so it is silenced here, once
@@ -19,7 +21,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 # %% auto #0
 __all__ = ['LOG_FORMAT', 'DATA_ENV', 'PKG_DIR', 'KINDS', 'TRAINERS', 'setup_logging', 'get_logger', 'DataNotFoundError',
            'data_root', 'mvtec_path', 'sample_path', 'seed_everything', 'seed_worker', 'get_device', 'ConfigMixin',
-           'image_size_field', 'ModelFolderError', 'json_safe', 'verdict', 'ModelFolder']
+           'image_size_field', 'ModelFolderError', 'json_safe', 'verdict', 'file_sha256', 'ModelFolder']
 
 # %% ../nbs/00_core.ipynb #710218d0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -244,10 +246,26 @@ def verdict(score:float, # a score the threshold applies to
     return "review" if lo is not None and s >= lo else "good"
 
 # %% ../nbs/00_core.ipynb #core0a09
+_HASHES: dict[tuple, str] = {}      # (path, size, mtime_ns) -> SHA-256: a folder's weights are hashed once per change, not per load
+_UNSEALED_WARNED: set[str] = set()   # folders without a manifest already warned about (one warning per folder and process)
+
+def file_sha256(path:str|Path) -> str:
+    "SHA-256 of a file's bytes (cached by path, size and modification time)."
+    p = Path(path); st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for b in iter(lambda: f.read(1 << 20), b""): h.update(b)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
 class ModelFolder:
-    "Read and write the files of a model folder, validated at load: `check`, `meta`, `threshold`, `threshold_value`."
+    "Read and write the files of a model folder, validated at load: `check` (hand edits refused, see `manifest`), `meta`, `threshold`, `threshold_value`."
     META, SPEC, THRESHOLD, METRICS, ONNX = "model.json", "preprocess.json", "threshold.json", "metrics.json", "model.onnx"
     GOOD_SCORES, SPLIT, CONFIG = "good_scores.json", "split.csv", "config.yaml"   # CONFIG: the training config
+    MANIFEST, HISTORY = "manifest.json", "threshold_history"   # the sealed files' hashes; the operating point's versions
+    SEALED_SUFFIXES = (".pt", ".npy", ".npz", ".onnx")         # weights and graphs, sealed with model/preprocess/threshold.json
     def __init__(self, path:str|Path): self.path = Path(path)
     def __repr__(self): return f"ModelFolder({str(self.path)!r})"
     def file(self, name:str) -> Path:
@@ -263,7 +281,15 @@ class ModelFolder:
         txt = json.dumps(json_safe(obj), indent=2, allow_nan=False)
         tmp = p.with_name(f".{p.name}.tmp")
         tmp.write_text(txt); os.replace(tmp, p)
+        if name in (self.META, self.SPEC, self.THRESHOLD): self._after_write(name, obj)
         return p
+    def _after_write(self, name:str, obj) -> None:
+        "Keep manifest.json true to a file this class wrote: a new model.json (another `created`) drops it, else the entry is renewed."
+        man = self.manifest
+        if man is None: return
+        if name == self.META and isinstance(obj, dict) and obj.get("created") != man.get("created"):
+            self.file(self.MANIFEST).unlink(missing_ok=True); return    # a new model: its own command seals it
+        self.seal(name, by=(man.get("files", {}).get(name) or {}).get("by", "defect_twin"))
     def read_json(self, name:str) -> dict:
         "Read a JSON object file, with an error that names the folder, the file and the problem."
         p = self.path/name
@@ -273,11 +299,14 @@ class ModelFolder:
         except (json.JSONDecodeError, UnicodeDecodeError) as e: raise self.bad(name, f"not valid JSON ({e})") from e
         if not isinstance(d, dict): raise self.bad(name, f"expected a JSON object, found {type(d).__name__}")
         return d
-    def check(self, *names:str, kind:str|None=None) -> dict:
-        "Raise `ModelFolderError` unless `model.json` (of a known kind) and `names` exist (and the kind matches); return `model.json`."
+    def check(self, *names:str, kind:str|None=None,
+              skip:tuple[str, ...]=(), # sealed files not to compare (`threshold` may replace a hand-edited threshold.json)
+             ) -> dict:
+        "Raise `ModelFolderError` unless `model.json` (of a known kind) and `names` exist (and the kind matches) and no sealed file was edited by hand (`verify`); return `model.json`."
         if not self.path.is_dir(): raise ModelFolderError(f"Model folder not found: {self.path}")
         missing = [n for n in (self.META, *names) if not (self.path/n).exists()]
         if missing: raise ModelFolderError(f"{self.path} is not a complete model folder: missing {missing}.")
+        self.verify(skip)
         meta = self.read_json(self.META)
         k = meta.get("kind")
         if not isinstance(k, str) or k not in KINDS:
@@ -303,3 +332,113 @@ class ModelFolder:
         return float(self.threshold["value"])
     @property
     def metrics(self) -> dict: return self.read_json(self.METRICS) if (self.path/self.METRICS).exists() else {}
+    @property
+    def manifest(self) -> dict|None:
+        "manifest.json (`{format, created, files: {name: {sha256, by, at}}}`), or None in a folder without one."
+        return self.read_json(self.MANIFEST) if self.file(self.MANIFEST).is_file() else None
+    def sealed_names(self) -> list[str]:
+        "The files the manifest covers: model.json, preprocess.json, threshold.json and every weight or graph file there."
+        if not self.path.is_dir(): return []
+        return sorted(p.name for p in self.path.iterdir() if p.is_file() and not p.name.startswith(".")
+                      and (p.name in (self.META, self.SPEC, self.THRESHOLD) or p.name.endswith(self.SEALED_SUFFIXES)))
+    def how_to_change(self, name:str) -> str:
+        "The command that changes the sealed file `name` properly."
+        if name == self.THRESHOLD: return f"`defect-twin threshold {self.path} --rule RULE` (or `--restore N`)"
+        if name.endswith(".onnx"): return f"`defect-twin export {self.path}`"
+        if name == self.META: return "`defect-twin train` (a new model) or `defect-twin export` (which records the graph in it)"
+        return "`defect-twin train` (a new model)"
+    def seal(self, *names:str, by:str="defect_twin") -> dict:
+        "Record the SHA-256 of `names` (default: every sealed file, a new manifest) in manifest.json as written by the command `by`."
+        man = self.manifest if names else None
+        man = man or {"format": 1, "files": {}}
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for n in names or self.sealed_names():
+            if self.file(n).is_file(): man["files"][n] = dict(sha256=file_sha256(self.file(n)), by=by, at=now)
+            else: man["files"].pop(n, None)
+        man["created"] = self.read_json(self.META).get("created") if self.file(self.META).is_file() else None
+        txt, tmp = json.dumps(man, indent=2), self.file(f".{self.MANIFEST}.tmp")
+        tmp.write_text(txt); os.replace(tmp, self.file(self.MANIFEST))
+        _UNSEALED_WARNED.discard(str(self.path.resolve()))
+        return man
+    def expect_seal(self) -> None:
+        "No missing-manifest warning for this folder: the running command seals it when it is done (`defect-twin train`)."
+        _UNSEALED_WARNED.add(str(self.path.resolve()))
+    def verify(self, skip:tuple[str, ...]=()) -> bool:
+        "True when every sealed file matches manifest.json; a one-line `ModelFolderError` naming the file and the command otherwise; False (one warning) without a manifest."
+        man = self.manifest
+        if man is None:
+            key = str(self.path.resolve())
+            if key not in _UNSEALED_WARNED:
+                _UNSEALED_WARNED.add(key)
+                get_logger("core").warning(f"{self.path} has no {self.MANIFEST}: its files are not checked against hand edits; "
+                                           f"`defect-twin export {self.path}` seals it (Python: `ModelFolder(path).seal()`)")
+            return False
+        files = man.get("files") or {}
+        for n in self.sealed_names():
+            if n in skip: continue
+            e = files.get(n)
+            if not isinstance(e, dict):
+                raise ModelFolderError(f"{self.path/n} is not in {self.MANIFEST}: it was put there by hand; refusing to load it. "
+                                       f"Make it with {self.how_to_change(n)}.")
+            if file_sha256(self.file(n)) != e.get("sha256"):
+                raise ModelFolderError(f"{self.path/n} was edited by hand after `{e.get('by')}` wrote it (its SHA-256 differs from "
+                                       f"{self.MANIFEST}); refusing to load it. Change it with {self.how_to_change(n)}.")
+        return True
+
+# %% ../nbs/00_core.ipynb #core0b12
+@patch
+def threshold_versions(self:ModelFolder) -> list[dict]:
+    "This model's operating points kept in threshold_history/ (oldest first), each `{version, written, by, model_created, threshold}`."
+    d = self.file(self.HISTORY)
+    if not d.is_dir(): return []
+    created, out = self.meta.get("created"), []
+    for p in sorted(d.glob("v*.json")):
+        v = self.read_json(f"{self.HISTORY}/{p.name}")
+        if v.get("model_created") == created and isinstance(v.get("version"), int): out.append(v)
+    return sorted(out, key=lambda v: v["version"])
+
+@patch
+def _add_version(self:ModelFolder, t:dict, version:int, by:str) -> dict:
+    "Write one version file of the operating point `t`; return it."
+    v = dict(version=version, written=datetime.now(timezone.utc).isoformat(timespec="seconds"), by=by,
+             model_created=self.meta.get("created"), threshold={**t, "version": version})
+    self.write_json(f"{self.HISTORY}/v{version:04d}.json", v)
+    return v
+
+@patch
+def write_threshold(self:ModelFolder, t:dict, # the new operating point (a `metrics.choose_threshold` dict)
+                    by:str="defect-twin threshold", # the command that chose it (kept with the version)
+                   ) -> dict:
+    "Make `t` the current operating point as a new version (threshold_history/, threshold.json, the manifest); return what threshold.json now holds."
+    if not _finite(t.get("value")): raise ValueError(f"a threshold must be a finite number, got {t.get('value')!r}.")
+    self.check(skip=(self.THRESHOLD,))                        # every other file as the official commands wrote it
+    self.file(self.HISTORY).mkdir(parents=True, exist_ok=True)
+    man, cur = self.manifest, self.file(self.THRESHOLD)
+    if not self.threshold_versions() and cur.is_file():      # the training's operating point becomes version 1
+        entry = ((man or {}).get("files") or {}).get(self.THRESHOLD) or {}
+        if man is None or entry.get("sha256") == file_sha256(cur):
+            try: self._add_version(self.threshold, self._next_version(), entry.get("by", "defect-twin train"))
+            except ModelFolderError: pass                     # a broken threshold.json is not worth keeping
+    n = self._next_version()
+    new = {k: v for k, v in t.items() if k != "version"} | {"version": n}
+    self._add_version(new, n, by)
+    self.write_json(self.THRESHOLD, new)
+    if man is None: self.seal(by=by)                          # an older folder: sealed whole by its first official change
+    else: self.seal(self.THRESHOLD, by=by)
+    return self.threshold
+
+@patch
+def _next_version(self:ModelFolder) -> int:
+    "One more than the highest version number in threshold_history/ (of any model: file names never repeat)."
+    ns = [int(p.stem[1:]) for p in self.file(self.HISTORY).glob("v*.json") if p.stem[1:].isdigit()]
+    return max(ns, default=0) + 1
+
+@patch
+def restore_threshold(self:ModelFolder, version:int, # the version to make current again
+                     ) -> dict:
+    "Make an earlier version current again (as a new version that records `restored_from`); return threshold.json."
+    vs = {v["version"]: v for v in self.threshold_versions()}
+    if version not in vs:
+        raise ModelFolderError(f"{self.path}: no threshold version {version} of this model; its versions are {sorted(vs)} "
+                               f"(`defect-twin threshold {self.path} --list`).")
+    return self.write_threshold({**vs[version]["threshold"], "restored_from": version}, by=f"defect-twin threshold --restore {version}")

@@ -13,7 +13,7 @@ from .core import ModelFolder, get_logger, verdict
 from . import metrics as M
 
 # %% auto #0
-__all__ = ['test_part', 'evaluate_model']
+__all__ = ['VALID_SPLITS', 'OPERATING_POINT_KEYS', 'test_part', 'validation_part', 'redecide', 'evaluate_model']
 
 # %% ../nbs/07a_evaluation.ipynb #a14b46a8
 _log = get_logger(__name__)
@@ -33,14 +33,60 @@ def test_part(model_dir:str|Path, # a model folder
     if "split" in df.columns and (df.split == "train").any(): return df.iloc[:0]
     return df
 
+# %% ../nbs/07a_evaluation.ipynb #eva2a02
+VALID_SPLITS = ("valid", "validation", "val")
+
+def validation_part(model_dir:str|Path, # a model folder (its split.csv names the parts training and evaluation use)
+                    data:str|Path, # a data path (see `datasets.load_index`)
+                    rule:str="cost", # the rule that needs it (for the message)
+                   ):
+    "Labelled rows of `data` disjoint from the model's train and test parts, to tune a defect-using rule on; a `ValueError` saying why when there are none."
+    import pandas as pd
+    from defect_twin.datasets import load_index
+    mf, df = ModelFolder(model_dir), load_index(data)
+    if "split" in df.columns and df.split.isin(VALID_SPLITS).any(): v, where = df[df.split.isin(VALID_SPLITS)], f"the {sorted(set(df.split) & set(VALID_SPLITS))[0]} split of {data}"
+    elif mf.file(mf.SPLIT).exists():
+        used = set(pd.read_csv(mf.file(mf.SPLIT)).path.astype(str))
+        v, where = df[~df.path.astype(str).isin(used)], f"the images of {data} outside the model's {mf.SPLIT}"
+    else: v, where = df.iloc[:0], f"{data} (the model keeps no {mf.SPLIT}, so its test part is unknown)"
+    if (v.label == 1).sum() == 0:
+        raise ValueError(f"threshold rule {rule} is tuned on labelled defects, so it needs a validation part disjoint from the test part "
+                         f"that `evaluate` reports on; {where} hold{'s' if len(v) == 1 else ''} no defective image. Give --data a labelled "
+                         "set that the model's split.csv does not hold (or one with a `valid` split), or use a false-reject target such as fr0.05.")
+    return v.assign(part="validation").reset_index(drop=True), where
+
+# %% ../nbs/07a_evaluation.ipynb #eva1a02
+OPERATING_POINT_KEYS = ("value", "version", "rule", "method", "n_good", "n_good_rejected", "false_reject_rate", "frr_interval",
+                        "target", "resolvable", "forced", "review_low")
+
+def redecide(metrics:dict, # an evaluation's metrics.json (with `test_scores`)
+             threshold:dict, # the operating point to decide at (threshold.json)
+            ) -> dict:
+    "The decision fields of `metrics` at `threshold`: threshold, version, confusion counts, catch rates, verdicts and the decision line."
+    ts = metrics.get("test_scores")
+    if not ts: raise ValueError("these metrics keep no test scores (evaluated before this version): run `defect-twin evaluate` again.")
+    y, s, types = np.asarray(ts["label"]), np.asarray(ts["score"], dtype=float), np.asarray(ts["defect_type"])
+    thr = float(threshold["value"])
+    out = dict(M.classification_metrics(y, s, thr), threshold=thr, threshold_version=threshold.get("version"),
+               threshold_rule=threshold.get("rule"), operating_point={k: threshold.get(k) for k in OPERATING_POINT_KEYS if k in threshold},
+               per_defect_type=M.json_safe(M.per_defect_type(y, s, types, thr).to_dict("records")))
+    out["catch"] = cr = M.catch_rates(y, s, thr, types)
+    sv = cr["served"]
+    out["decision"] = M.decision_line(thr, sv["good_rejected"], sv["n_good"], sv["caught"], sv["n_defect"],
+                                      goods="good test images", version=threshold.get("version"))
+    out["verdicts"] = {v: int(sum(verdict(x, threshold) == v for x in s)) for v in ("good", "review", "defect")}
+    return out
+
 # %% ../nbs/07a_evaluation.ipynb #eced6f3c
 def _figures(out:Path, test, scores, thr:float, model, pixels, n:int=4) -> list[str]:
-    "ROC, PR, score histogram, confusion matrix, PRO curve (with pixels) and the heatmap grid (models with maps)."
+    "ROC, PR, score histogram, confusion matrix, catch rate vs false-reject rate, PRO curve (with pixels) and the heatmap grid (models with maps)."
     from defect_twin.images import read_mask
     y, names = test.label.to_numpy(), [f"{t}/{Path(p).name}" for t, p in zip(test.defect_type, test.path)]
     figs = dict(roc=lambda p: M.plot_roc(y, scores, path=p), pr=lambda p: M.plot_pr(y, scores, path=p),
                 score_hist=lambda p: M.plot_score_hist(y, scores, threshold=thr, path=p),
-                confusion=lambda p: M.plot_confusion(y, scores, thr, path=p))
+                confusion=lambda p: M.plot_confusion(y, scores, thr, path=p),
+                catch_curve=lambda p: M.plot_catch_curve(y, scores, thr, path=p,
+                                                         title=f"Catch rate vs false-reject rate ({int((y == 0).sum())} good test images)"))
     if pixels is not None and pixels.n_regions: figs["pro_curve"] = lambda p: M.plot_pro_curve(pixels=pixels, path=p)
     if model.has_maps:
         idx = M.pick_examples(y, scores, n, thr)
@@ -93,16 +139,19 @@ def evaluate_model(model_dir:str|Path, # a model folder of any kind
         raise ValueError(f"{model_dir}: the model gave {int((~np.isfinite(scores)).sum())} non-finite scores on {data}; "
                          "the model folder is broken (refit or re-export it).")
     if resized: _log.warning(f"{resized} mask(s) differ in size from their image and were resized (nearest)")
-    thr = mf.threshold_value
+    op = mf.threshold                                # the current operating point, read once
+    thr = float(op["value"])
     ps = acc.result() if acc is not None else None
     res = M.evaluate_scores(test.label.to_numpy(), scores, test.defect_type.to_numpy(), threshold=thr, pixels=ps)
-    res.update(threshold=thr, threshold_rule=mf.threshold.get("rule"), kind=model.kind, model_dir=str(model_dir),
+    res.update(threshold=thr, threshold_rule=op.get("rule"), threshold_version=op.get("version"),
+               operating_point={k: op.get(k) for k in OPERATING_POINT_KEYS if k in op}, kind=model.kind, model_dir=str(model_dir),
                data=str(data), n_sizes=len(sizes) if pixel else None,
                pixel_resolution=(list(next(iter(sizes))) if len(sizes) == 1 else "native (each image's own size)") if pixel else None,
                pixel_sample_rate=acc.rate if acc is not None else None, masks_resized=resized,
                predict_seconds=t1 - t0, predict_ms_per_image=1000 * (t1 - t0) / len(test),
                metrics_seconds=time.perf_counter() - t1, device=str(model.device), fit=getattr(model, "fit_info", None))
-    res["verdicts"] = {v: int(sum(verdict(x, mf.threshold) == v for x in scores)) for v in ("good", "review", "defect")}
+    res["test_scores"] = dict(label=test.label.astype(int).tolist(), score=scores.tolist(), defect_type=test.defect_type.astype(str).tolist())
+    res.update(redecide(res, op))                    # the decision fields: verdicts, the decision line with the version
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     res["figures"] = _figures(out, test, scores, thr, model, ps)
     ModelFolder(out).write_json("metrics.json", res)

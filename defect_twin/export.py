@@ -67,17 +67,17 @@ def _export_graph(module:nn.Module, x:torch.Tensor, path:Path, opset:int, dynami
     return info
 
 def set_metadata(model:onnx.ModelProto, folder:ModelFolder) -> onnx.ModelProto:
-    "Write the folder's spec, threshold and model description into the graph's `metadata_props` (in place)."
+    "Write the folder's spec and model description into the graph's `metadata_props` (in place); a threshold copy from an older export is removed."
     vals = {META_KEYS["preprocess"]: json.dumps(PreprocessSpec.load(folder.file(folder.SPEC)).to_dict()),
-            META_KEYS["threshold"]: json.dumps(folder.threshold), META_KEYS["model"]: json.dumps(folder.meta)}
-    keep = [p for p in model.metadata_props if p.key not in vals]
+            META_KEYS["model"]: json.dumps(folder.meta)}
+    keep = [p for p in model.metadata_props if p.key not in vals and p.key != META_KEYS["threshold"]]
     del model.metadata_props[:]
     for p in keep: model.metadata_props.add(key=p.key, value=p.value)
     for k, v in vals.items(): model.metadata_props.add(key=k, value=v)
     return model
 
 def read_metadata(model:onnx.ModelProto|str|Path) -> dict:
-    "The defect_twin metadata of a graph (or `.onnx` file) as dicts: `preprocess`, `threshold`, `model`."
+    "The defect_twin metadata of a graph (or `.onnx` file) as dicts: `preprocess`, `model`, `sources` (and `threshold` in graphs exported before it was dropped)."
     if not isinstance(model, onnx.ModelProto): model = onnx.load(str(model), load_external_data=False)
     props = {p.key: p.value for p in model.metadata_props}
     return {k: json.loads(props[v]) for k, v in META_KEYS.items() if v in props}
@@ -172,6 +172,10 @@ def source_hashes(folder:ModelFolder, # the model folder
     names = files if files is not None else [folder.SPEC, *model_class(folder.meta.get("kind", "")).weight_files]
     return {n: hashlib.sha256(folder.file(n).read_bytes()).hexdigest() for n in names if folder.file(n).is_file()}
 
+def _seal(mf:ModelFolder, *names:str, by:str="defect-twin export"):
+    "Record what export wrote in the folder's manifest; a folder without one is sealed whole (export is the command that seals old folders)."
+    mf.seal(*(names if mf.manifest is not None else ()), by=by)
+
 def export_onnx(model_dir, # model folder with model.json, preprocess.json, threshold.json and weights
                 opset:int=DEFAULT_OPSET, # ONNX opset
                 dynamic_batch:bool=True, # leave the batch axis free
@@ -221,6 +225,7 @@ def export_onnx(model_dir, # model folder with model.json, preprocess.json, thre
     meta["onnx"] = dict(info, file=out.name, variant="fp32", input=[None, 3, *(["H", "W"] if dyn_hw else list(x.shape[-2:]))],
                         outputs=outs, parity_max_abs_diff=par["max_abs_diff_score"])
     mf.write_json(mf.META, meta)
+    _seal(mf, mf.ONNX, mf.META)
     return out
 
 # %% ../nbs/08_export.ipynb #52a36d5e
@@ -316,6 +321,7 @@ def quantize_variant(model_dir, # model folder holding model.onnx (fp32)
     set_metadata(m, mf)
     onnx.checker.check_model(m)
     onnx.save(m, str(out))
+    _seal(mf, out.name, by="defect-twin export --quantize")
     log.info(f"{variant}: {out.name} ({out.stat().st_size/2**20:.1f} MiB, {time.perf_counter()-t0:.1f} s)")
     return out
 

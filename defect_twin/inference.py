@@ -97,7 +97,7 @@ def _onnx_file(mf:ModelFolder, variant:str|None) -> tuple[str, Path]:
     return name, path
 
 def _check_graph(sess, mf:ModelFolder, spec:PreprocessSpec, thr:float, meta:dict, path:Path):
-    "Raise `ModelMismatchError` unless the session's input, outputs and metadata fit the folder."
+    "Raise `ModelMismatchError` unless the session's input, outputs and metadata fit the folder (`thr` is threshold.json's: a graph's own copy, from older exports, is not compared)."
     inp = sess.get_inputs()
     if len(inp) != 1 or len(inp[0].shape) != 4:
         raise ModelMismatchError(f"{path.name}: expected one image input shaped Bx3xHxW, got {[(i.name, i.shape) for i in inp]}.")
@@ -115,9 +115,6 @@ def _check_graph(sess, mf:ModelFolder, spec:PreprocessSpec, thr:float, meta:dict
     if g_spec != spec:
         raise ModelMismatchError(f"preprocess.json does not match the spec the graph was exported with:\n"
                                  f"  folder: {spec.to_dict()}\n  graph:  {g_spec.to_dict()}")
-    g_thr = json.loads(md.get(META_KEYS["threshold"], "{}")).get("value")
-    if g_thr is not None and abs(float(g_thr) - thr) > 1e-12:
-        log.warning(f"threshold.json ({thr}) differs from the threshold exported into {path.name} ({g_thr}); using threshold.json")
     for name, digest in json.loads(md.get(META_KEYS["sources"], "{}")).items():
         f = mf.file(name)
         if f.is_file() and hashlib.sha256(f.read_bytes()).hexdigest() != digest:
@@ -143,6 +140,8 @@ class Engine:
         self.folder = mf = ModelFolder(model_dir)
         self.meta = mf.check(mf.SPEC, mf.THRESHOLD)
         self.spec = mf.spec
+        st = mf.file(mf.THRESHOLD).stat()
+        self._thr_key = (st.st_mtime_ns, st.st_size)               # what `refresh_threshold` compares
         self.threshold_info = mf.threshold                       # validated: finite value (and review band)
         self.threshold = float(self.threshold_info["value"])
         self.variant, self.onnx_path = _onnx_file(mf, variant)
@@ -206,6 +205,8 @@ def run(self:Engine, x:np.ndarray) -> dict:
 def _predict(self:Engine, images:list, decode_ms:list|None=None) -> list[Prediction]:
     "Views (tiles, short side...), run in chunks of `max_batch`, merge maps at each image's size, verdicts; per-image timings."
     if not images: return []
+    self.refresh_threshold()
+    info = self.threshold_info                                   # one operating point for the whole batch
     acc = dict(preprocess=0.0, infer=0.0, postprocess=0.0)
     def mapper(fn, items):
         items = list(items)
@@ -226,15 +227,30 @@ def _predict(self:Engine, images:list, decode_ms:list|None=None) -> list[Predict
     for j, sc in enumerate(scores):
         tm = dict(decode=decode_ms[j] if decode_ms else 0.0, **per)
         tm["total"] = sum(tm.values())
-        v = verdict(sc, self.threshold_info)
-        res.append(Prediction("defect" if v == "defect" else "good", float(sc), self.threshold, maps[j] if maps else None, tm,
-                              verdict=v, review_low=self.threshold_info.get("review_low")))
+        v = verdict(sc, info)
+        res.append(Prediction("defect" if v == "defect" else "good", float(sc), float(info["value"]), maps[j] if maps else None, tm,
+                              verdict=v, review_low=info.get("review_low")))
     return res
 
 @patch
 def predict(self:Engine, images) -> list[Prediction]:
     "Predictions for uint8 RGB images (`HxWx3`, any sizes, also grey `HxW`); a list in, a list out."
     return self._predict(_as_images(images))
+
+# %% ../nbs/09_inference.ipynb #inf1a02
+@patch
+def refresh_threshold(self:Engine) -> bool:
+    "Serve the folder's current operating point: take threshold.json again when it changed since it was read (checked against the manifest); True when it did."
+    mf = self.folder
+    try: st = mf.file(mf.THRESHOLD).stat()
+    except FileNotFoundError: raise ModelFolderError(f"{mf.file(mf.THRESHOLD)} is missing: no verdict without an operating point.") from None
+    key = (st.st_mtime_ns, st.st_size)
+    if key == self._thr_key: return False
+    mf.verify()                                                  # a hand edit stops here (one line: the file and the command)
+    info = mf.threshold
+    self.threshold_info, self.threshold, self._thr_key = info, float(info["value"]), key
+    log.info(f"engine: now serving threshold {self.threshold:.6g}" + (f" (version {info['version']})" if "version" in info else ""))
+    return True
 
 # %% ../nbs/09_inference.ipynb #inf0a005
 @patch

@@ -12,17 +12,19 @@ from typing import Any, NamedTuple, Sequence
 from numpy.typing import ArrayLike
 import numpy as np
 import pandas as pd
-from scipy import ndimage
+from scipy import ndimage, stats
 from sklearn.metrics import (roc_auc_score, roc_curve, precision_recall_curve, average_precision_score,
                              confusion_matrix, precision_recall_fscore_support)
 from .core import get_logger, json_safe
 
 # %% auto #0
-__all__ = ['DECISION_RULE', 'STRUCTURE_8', 'check_labels_scores', 'check_masks_maps', 'predict', 'image_auroc', 'PixelScores',
-           'PixelAccumulator', 'prepare_pixels', 'pixel_auroc_from', 'pixel_auroc', 'pro_curve_from', 'area_to',
-           'aupro_from', 'pro_curve', 'aupro', 'f1_max', 'threshold_from_normal', 'choose_threshold',
-           'classification_metrics', 'per_defect_type', 'evaluate_scores', 'plot_roc', 'plot_pr', 'plot_score_hist',
-           'plot_confusion', 'plot_pro_curve', 'pick_examples', 'plot_heatmap_grid']
+__all__ = ['DECISION_RULE', 'STRUCTURE_8', 'CONFIDENCE', 'RESOLVABILITY', 'FRR_TARGETS', 'check_labels_scores',
+           'check_masks_maps', 'predict', 'image_auroc', 'PixelScores', 'PixelAccumulator', 'prepare_pixels',
+           'pixel_auroc_from', 'pixel_auroc', 'pro_curve_from', 'area_to', 'aupro_from', 'pro_curve', 'aupro', 'f1_max',
+           'frr_interval', 'UnresolvableTargetError', 'good_needed', 'supported_target', 'frr_threshold',
+           'threshold_from_normal', 'choose_threshold', 'classification_metrics', 'per_defect_type', 'catch_rates',
+           'decision_line', 'evaluate_scores', 'plot_roc', 'plot_pr', 'plot_score_hist', 'plot_confusion',
+           'plot_pro_curve', 'plot_catch_curve', 'pick_examples', 'plot_heatmap_grid']
 
 # %% ../nbs/07_metrics.ipynb #13853da8
 _log = get_logger(__name__)
@@ -229,9 +231,58 @@ def f1_max(labels:ArrayLike, # 0 good / 1 defect
     i = int(np.argmax(f1))
     return float(f1[i]), float(t[i])
 
+# %% ../nbs/07_metrics.ipynb #met1a02
+CONFIDENCE = 0.95
+RESOLVABILITY = ("a false-reject target t is resolvable from n good scores when k = floor(t*(n+1)) >= 1; the threshold is then "
+                 "the k-th highest good score, and an unseen good part like them is rejected with probability k/(n+1) <= t")
+
+def frr_interval(k:int, # good parts rejected (at or above the threshold)
+                 n:int, # good parts scored
+                 confidence:float=CONFIDENCE,
+                ) -> tuple[float, float]:
+    "Clopper-Pearson (exact binomial) interval of a rate observed as `k` of `n`."
+    if n <= 0: raise ValueError("a rate needs at least one scored part (n = 0).")
+    if not 0 <= k <= n: raise ValueError(f"k must lie in [0, n], got k={k}, n={n}.")
+    a = 1 - confidence
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(a / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(stats.beta.ppf(1 - a / 2, k + 1, n - k))
+    return lo, hi
+
+# %% ../nbs/07_metrics.ipynb #met1a04
+class UnresolvableTargetError(ValueError):
+    "A false-reject target finer than the good scores can resolve: the message says how many it needs and what these support."
+    def __init__(self, target:float, n:int):
+        self.target, self.n, self.needed, self.closest = target, n, good_needed(target), supported_target(n)
+        super().__init__(f"a false-reject target of {100 * target:g} % cannot be resolved from {n} good scores: the finest rate they "
+                         f"can promise is 1/(n+1) = {100 / (n + 1):.2g} %. It needs at least {self.needed} good images the model did "
+                         f"not learn from; the closest target these {n} support is fr{self.closest:g} ({100 * self.closest:g} %). "
+                         "--force sets it anyway (above the highest good score, recorded as forced).")
+
+def good_needed(target:float) -> int:
+    "The fewest good scores that resolve a false-reject `target` (`RESOLVABILITY`): `⌈1/t⌉ - 1`."
+    if not 0 < target < 1: raise ValueError(f"a false-reject target must lie in (0, 1), got {target}.")
+    return max(1, math.ceil(1 / target - 1e-9) - 1)
+
+def supported_target(n:int) -> float:
+    "The finest false-reject target `n` good scores resolve, `1/(n+1)` rounded up to 0.1 %."
+    return math.ceil(1000 / (n + 1)) / 1000
+
+def frr_threshold(good_scores:ArrayLike, # scores of good parts the model did not learn from
+                  target:float, # false-reject target in [0, 1)
+                  force:bool=False, # an unresolvable target: above the highest score instead of an error
+                 ) -> float:
+    "The threshold at a false-reject target: the k-th highest good score, `k = ⌊target·(n+1)⌋` (see above); `UnresolvableTargetError` when `k = 0`."
+    s = np.sort(np.asarray(good_scores, dtype=float).ravel())
+    if not 0 <= target < 1: raise ValueError(f"a false-reject target must lie in [0, 1), got {target}.")
+    k = int(math.floor(target * (len(s) + 1) + 1e-9))
+    if k == 0 and target > 0 and not force: raise UnresolvableTargetError(target, len(s))
+    if k == 0: return float(np.nextafter(np.float32(s[-1]), np.float32(np.inf)))   # above the max in float64 and float32
+    return float(s[len(s) - k])
+
 # %% ../nbs/07_metrics.ipynb #4de1b326
 def threshold_from_normal(normal_scores:ArrayLike, # scores of good parts only (e.g. a validation split)
-                          rule:float|str=0.99, # quantile in (0, 1], `qX`, `max` or `mean+Kstd`
+                          rule:float|str=0.99, # quantile in (0, 1], `qX`, `frX` (false-reject target), `max` or `mean+Kstd`
+                          force:bool=False, # `frX` finer than the scores resolve: set it anyway (see `frr_threshold`)
                          ) -> tuple[float, str]:
     "Threshold from good-part scores only; returns `(value, rule string)` for `threshold.json`."
     s = np.asarray(normal_scores, dtype=float).ravel()
@@ -249,7 +300,7 @@ def threshold_from_normal(normal_scores:ArrayLike, # scores of good parts only (
     elif mf := re.fullmatch(r"fr[:=]?([0-9.eE+-]+)%?", r):
         fr = float(mf.group(1)) / (100 if r.endswith("%") else 1)
         if not 0 <= fr < 1: raise ValueError(f"a false-reject target must lie in [0, 1), got {fr}.")
-        value, r = (float(np.quantile(s, 1 - fr)) if fr > 0 else float(np.nextafter(np.float32(s.max()), np.float32(np.inf)))), f"fr{fr:g}"
+        value, r = frr_threshold(s, fr, force), f"fr{fr:g}"
     elif ms := re.fullmatch(r"mean\+([0-9.eE+-]+)\*?std", r):
         k = float(ms.group(1))
         value, r = float(s.mean() + k * (s.std(ddof=1) if len(s) > 1 else 0.0)), f"mean+{k:g}std"
@@ -268,14 +319,23 @@ def _cost_threshold(good:np.ndarray, bad:np.ndarray, ratio:float) -> float:
     cost = fr + ratio * esc
     return float(cand[int(np.argmin(cost))])
 
+def _target(rule:str) -> float|None:
+    "The false-reject rate a rule string aims at (`fr0.02` -> 0.02, `q0.99` -> 0.01), None for the others."
+    if m := re.match(r"fr([0-9.eE+-]+)", rule): return float(m.group(1))
+    if m := re.match(r"q([0-9.eE+-]+)", rule): return round(1 - float(m.group(1)), 12)
+    return None
+
 def choose_threshold(good_scores:ArrayLike, # scores of good parts the model did not learn from (cross-fit, validation)
                      rule=0.99, # a `threshold_from_normal` rule, `fr0.02`, or `costR` (needs `defect_scores`)
                      defect_scores:ArrayLike|None=None, # scores of labelled defective validation parts (for `costR`, and reported)
                      review=None, # rule for the lower edge of a review band (e.g. "fr0.10"); None: no band
                      how:str|None=None, # where the scores came from (recorded)
                      score:str="image anomaly score", # what the threshold applies to
+                     force:bool=False, # set a false-reject target the scores cannot resolve anyway (recorded as `forced`)
+                     source:str|None=None, # where the good scores are kept (e.g. `good_scores.json`), recorded under `data`
+                     defects_from:str|None=None, # which labelled part the defect scores came from (recorded)
                     ) -> dict:
-    "The `threshold.json` dict for an operating point: value, rule, the numbers it came from, and an optional review band."
+    "The `threshold.json` dict for an operating point: value, rule, method, the data it came from, its false-reject estimate with a 95 % interval, and an optional review band."
     g = np.asarray(good_scores, dtype=float).ravel()
     d = None if defect_scores is None else np.asarray(defect_scores, dtype=float).ravel()
     if d is not None and (len(d) == 0 or not np.isfinite(d).all()): raise ValueError("defect_scores must be finite and not empty.")
@@ -287,12 +347,23 @@ def choose_threshold(good_scores:ArrayLike, # scores of good parts the model did
         ratio = float(mc.group(1))
         if ratio <= 0: raise ValueError(f"the cost ratio must be positive, got {ratio}.")
         value, rname = _cost_threshold(g, d, ratio), f"cost{ratio:g} (escape = {ratio:g} false rejects) on {len(g)} good and {len(d)} defect scores"
-    else: value, rname = threshold_from_normal(g, rule)
-    out = dict(value=float(value), rule=rname + (f"; {how}" if how else ""), score=score, decision=f"score {DECISION_RULE} threshold",
-               n_good=int(len(g)), false_reject_rate=float((g >= value).mean()))
+    else: value, rname = threshold_from_normal(g, rule, force=force)
+    target = _target(rname)
+    resolvable = target is None or target == 0 or math.floor(target * (len(g) + 1) + 1e-9) >= 1
+    if target is not None and not resolvable and not force:   # a quantile rule (training's default): kept, but said plainly
+        _log.warning(f"{rname}: {len(g)} good scores cannot resolve a false-reject rate of {100 * target:g} % (they need "
+                     f"{good_needed(target)}); the estimate below is what this threshold does on them")
+    k = int((g >= value).sum())
+    ci_lo, ci_hi = frr_interval(k, len(g))
+    out = dict(value=float(value), rule=rname + (f"; {how}" if how else ""), method=how, score=score,
+               decision=f"score {DECISION_RULE} threshold", n_good=int(len(g)), n_good_rejected=k,
+               false_reject_rate=k / len(g), frr_interval=[ci_lo, ci_hi],
+               interval=f"{100 * CONFIDENCE:g} % Clopper-Pearson interval of the false-reject rate (n_good_rejected of n_good)",
+               target=target, resolvable=bool(resolvable), resolvability=RESOLVABILITY, forced=bool(force and not resolvable),
+               data=dict(good_scores=int(len(g)), source=source or how, **({} if d is None else dict(defect_scores=int(len(d)), defects_from=defects_from))))
     if d is not None: out.update(n_defect=int(len(d)), escape_rate=float((d < value).mean()))
     if review is not None:
-        lo, lrule = threshold_from_normal(g, review)
+        lo, lrule = threshold_from_normal(g, review, force=force)
         if lo >= value: raise ValueError(f"the review band's lower edge ({lrule}: {lo:.4g}) is not below the threshold ({value:.4g}).")
         out.update(review_low=float(lo), review_rule=lrule, review_rate_good=float(((g >= lo) & (g < value)).mean()))
     return out
@@ -337,6 +408,54 @@ def per_defect_type(labels:ArrayLike, # 0/1 labels, or a DataFrame with `label`,
         rows.append(row)
     return pd.DataFrame(rows)
 
+# %% ../nbs/07_metrics.ipynb #met3a02
+FRR_TARGETS = (0.005, 0.01, 0.02, 0.05)   # the false-reject rates a line accepts, where the catch rate is reported
+
+def _at(good:np.ndarray, bad:np.ndarray, bad_types:np.ndarray, thr:float) -> dict:
+    "Rejected goods, caught defects and escapes at `thr` (overall with intervals, and per defect type)."
+    rej, caught = int((good >= thr).sum()), int((bad >= thr).sum())
+    per = {}
+    for t in sorted(set(bad_types.tolist())):
+        sel = bad[bad_types == t]; c = int((sel >= thr).sum())
+        per[t] = dict(n=len(sel), caught=c, escapes=len(sel) - c, catch_rate=c / len(sel))
+    return dict(threshold=float(thr), n_good=len(good), good_rejected=rej, frr=rej / len(good), frr_interval=list(frr_interval(rej, len(good))),
+                n_defect=len(bad), caught=caught, escapes=len(bad) - caught, catch_rate=caught / len(bad),
+                catch_interval=list(frr_interval(caught, len(bad))), per_defect_type=per)
+
+def catch_rates(labels:ArrayLike, # 0 good / 1 defect per image
+                scores:ArrayLike, # image anomaly scores
+                threshold:float, # the served threshold
+                defect_types:ArrayLike|None=None, # type per image (default: all defects as one type, `defect`)
+                targets:Sequence[float]=FRR_TARGETS, # false-reject rates to place thresholds at, on these good images
+               ) -> dict:
+    "Catch rate and escapes, overall and per defect type, at the served `threshold` (`served`) and at each false-reject target (`at_frr`)."
+    y, s = check_labels_scores(labels, scores)
+    types = np.where(y == 1, "defect", "good") if defect_types is None else np.asarray(defect_types).astype(str)
+    if len(types) != len(y): raise ValueError(f"defect_types has {len(types)} entries for {len(y)} labels.")
+    g, b, tb = s[y == 0], s[y == 1], types[y == 1]
+    gd, rows = np.sort(g)[::-1], []
+    for t in targets:
+        k = int(math.floor(t * len(g) + 1e-9))                  # goods allowed at or above the threshold
+        thr = float(np.nextafter(gd[k], np.inf)) if k < len(g) else float(gd[-1])
+        rows.append(dict(target=float(t), resolved=k >= 1, good_needed=math.ceil(1 / t - 1e-9), **_at(g, b, tb, thr)))
+    return dict(goods=f"the {len(g)} good images evaluated here: the target rows' thresholds are placed on their scores "
+                      "(the best this ranking does at that rate on them, not a prediction)",
+                interval=f"{100 * CONFIDENCE:g} % Clopper-Pearson", served=_at(g, b, tb, threshold), at_frr=rows)
+
+# %% ../nbs/07_metrics.ipynb #met3a04
+def decision_line(threshold:float, # the served threshold
+                  good_rejected:int, n_good:int, # goods at or above it, of how many
+                  caught:int|None=None, n_defect:int|None=None, # defects caught, of how many (None: none were scored)
+                  goods:str="good parts", # what the good parts were (e.g. "cross-fit good scores")
+                  version:int|None=None, # the threshold's version
+                 ) -> str:
+    "The served decision in plain words: threshold, false-reject rate with its 95 % interval, catch rate and escapes."
+    lo, hi = frr_interval(good_rejected, n_good)
+    v = f"served threshold {threshold:.4g}" + (f" (version {version})" if version is not None else "")
+    s = f"{v}: rejects {100 * good_rejected / n_good:.1f} % of good parts ({100 * lo:.1f}-{100 * hi:.1f} %, {good_rejected} of {n_good} {goods})"
+    if not n_defect or caught is None: return s + ", catch rate unknown (no labelled defects were scored)"
+    return s + f", catches {100 * caught / n_defect:.0f} % of defects ({n_defect - caught} of {n_defect} escape)"
+
 # %% ../nbs/07_metrics.ipynb #13854182
 def evaluate_scores(labels:ArrayLike, # 0 good / 1 defect per image
                     scores:ArrayLike, # image anomaly scores
@@ -362,6 +481,9 @@ def evaluate_scores(labels:ArrayLike, # 0 good / 1 defect per image
         _log.info(f"evaluate_scores: no threshold given, using the F1-max threshold {threshold:.4g} of this set")
     else: rule = "given"
     out.update(classification_metrics(y, s, threshold), threshold_rule=rule, decision_rule=f"score {DECISION_RULE} threshold")
+    out["catch"] = cr = catch_rates(y, s, threshold, defect_types)
+    sv = cr["served"]
+    out["decision"] = decision_line(threshold, sv["good_rejected"], sv["n_good"], sv["caught"], sv["n_defect"], goods="good images evaluated")
     if defect_types is not None:
         out["per_defect_type"] = json_safe(per_defect_type(y, s, defect_types, threshold).to_dict("records"))
     return out
@@ -447,6 +569,25 @@ def plot_pro_curve(masks:Sequence|np.ndarray|None=None, maps:Sequence|np.ndarray
     ax.set(xlabel="false positive rate (normal pixels)", ylabel="per-region overlap", xlim=(0, fpr_limit), ylim=(0, 1.02),
            title=title or f"PRO curve ({ps.n_regions} regions)")
     ax.legend(loc="lower right")
+    return _save(fig, path)
+
+# %% ../nbs/07_metrics.ipynb #met5a02
+def plot_catch_curve(labels:ArrayLike, scores:ArrayLike, threshold:float, # the served threshold (marked)
+                     targets:Sequence[float]=FRR_TARGETS, ax=None, path:str|Path|None=None, title:str|None=None):
+    "Catch rate (recall) against false-reject rate on these good images, the served operating point marked, the FRR targets as guides."
+    y, s = check_labels_scores(labels, scores)
+    fig, ax = _fig_ax(ax, (5.5, 4))
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    g, b = s[y == 0], s[y == 1]
+    fr, cr = float((g >= threshold).mean()), float((b >= threshold).mean())
+    xmax = max(0.1, 1.25 * fr)
+    ax.plot(100 * fpr, 100 * tpr, drawstyle="steps-post", lw=2, label=f"this model ({len(g)} good, {len(b)} defect)")
+    for t in targets: ax.axvline(100 * t, c="grey", ls=":", lw=1)
+    ax.scatter([100 * fr], [100 * cr], s=60, c="C3", zorder=3,
+               label=f"served {threshold:.4g}: FRR {100 * fr:.1f} %, catch {100 * cr:.0f} %")
+    ax.set(xlabel="false-reject rate of good parts (%)", ylabel="catch rate of defects (%)", xlim=(0, 100 * xmax), ylim=(0, 102),
+           title=title or "Catch rate vs false-reject rate")
+    ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
 
 # %% ../nbs/07_metrics.ipynb #748ba61a

@@ -115,6 +115,8 @@ def poison_score(src, dst, when="always", cut=-1.0):
                        helper.make_node("Add", ["score_raw", "z_c"], ["score"])])
     onnx.checker.check_model(m)
     onnx.save(m, str(path))
+    from defect_twin.core import ModelFolder
+    ModelFolder(dst).seal(path.name, by="test: a broken export")   # a faulty graph as export might write it, not a hand edit
     return pathlib.Path(dst)
 
 def serve_cmd(model_dir, port, **kw) -> list:

@@ -57,6 +57,8 @@ def nan_threshold_dir(model_dir, tmp_path_factory):
     import shutil
     d = tmp_path_factory.mktemp("nan_thr")/"model"; shutil.copytree(model_dir, d)
     (d/"threshold.json").write_text('{"value": NaN, "rule": "broken training run", "score": "image anomaly score"}')
+    from defect_twin.core import ModelFolder
+    ModelFolder(d).seal("threshold.json", by="test: a broken training run")   # as written by a faulty trainer, not by hand
     return d
 
 def test_nan_threshold_serve_exits_nonzero(nan_threshold_dir):

@@ -203,9 +203,10 @@ def test_review_band_and_what_if(model_dir, browser, engine, tmp_path):
     import shutil
     (good, pgood), (bad, pbad) = scored_pair(engine)
     d = tmp_path/"banded"; shutil.copytree(model_dir, d)
+    from defect_twin.core import ModelFolder
     t = json.loads((d/"threshold.json").read_text())
     t["review_low"] = pgood.score * 0.95                              # the good image lies in the band
-    (d/"threshold.json").write_text(json.dumps(t))
+    ModelFolder(d).write_threshold(t)                                 # the official way (a hand edit is refused)
     with Server(d, workers=1, api_key_env="DT_PAGE_KEY", env={"DT_PAGE_KEY": KEY}, headers={"X-API-Key": KEY}) as s:
         w = Watched(browser, s.url); pg = w.page
         pg.set_input_files("#file", [str(good), str(bad)])
