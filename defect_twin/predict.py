@@ -16,11 +16,11 @@ from .core import ModelFolder, get_logger, verdict
 from .images import IMAGE_EXTS, read_image, ImageReadError
 
 # %% auto #0
-__all__ = ['COLUMNS', 'collect_inputs', 'Scorer', 'predict_folder', 'summarize']
+__all__ = ['COLUMNS', 'OVERLAY_STYLES', 'collect_inputs', 'Scorer', 'output_name', 'predict_folder', 'summarize']
 
 # %% ../nbs/09a_predict.ipynb #4c7ec7ee
 _log = get_logger(__name__)
-COLUMNS = ["path", "score", "verdict", "threshold", "ms", "error"]
+COLUMNS = ["path", "score", "verdict", "threshold", "ms", "error", "overlay", "mask"]   # overlay, mask: files relative to the CSV
 
 def collect_inputs(inputs:str|Path|Sequence, # files, folders (searched recursively), glob patterns, or CSV files with a `path` column
                   ) -> list[str]:
@@ -83,14 +83,35 @@ def _done_rows(csv_path:Path) -> set:
     if lines and not lines[-1].endswith("\n"): csv_path.write_text("".join(lines[:-1])); lines = lines[:-1]
     return {r["path"] for r in csv.DictReader(lines)} if lines else set()
 
-def _save_outputs(out:Path, path:str, img, heat, thr:float, overlays:bool, masks:bool):
-    "Overlay PNG (the service's renderer) and/or binary mask PNG (map >= threshold) for one image."
-    name = Path(path).stem + f"_{abs(hash(path)) % 10**8:08d}.png"
+OVERLAY_STYLES = ("panel", "overlay", "both")
+
+def output_name(path:str) -> str:
+    "The file name of an image's overlay and mask: its folder and stem, and a checksum of the full path (stable across runs)."
+    import zlib
+    p = Path(path)
+    return f"{p.parent.name}_{p.stem}_{zlib.crc32(str(path).encode()):08x}.png"
+
+def _save_outputs(out:Path, path:str, img, heat, thr:dict, score:float, verdict:str, overlays:bool, masks:bool,
+                  style:str="panel") -> dict:
+    "Overlay PNGs (`render.anomaly_panel` and/or `render.heatmap_overlay`, at the image's resolution, captioned) and/or the mask PNG (map >= the pixel threshold) of one image; the CSV's `overlay` and `mask` cells (paths relative to `out`, `;` between two overlays)."
+    from defect_twin.render import anomaly_mask, anomaly_panel, heatmap_overlay
+    name, cells = output_name(path), {}
     if overlays:
-        from defect_twin.render import heatmap_overlay
-        ov = heatmap_overlay(img, heat, thr)
-        cv2.imwrite(str(out/"overlays"/name), np.ascontiguousarray(ov[..., ::-1]))
-    if masks: cv2.imwrite(str(out/"masks"/name), ((heat >= thr) * 255).astype(np.uint8))
+        files = []
+        for kind, draw in (("panel", anomaly_panel), ("overlay", heatmap_overlay)):
+            if style not in (kind, "both"): continue
+            rel = f"{'overlays' if kind == 'overlay' else 'panels'}/{name}"
+            cv2.imwrite(str(out/rel), np.ascontiguousarray(draw(img, heat, thr, score=score, verdict=verdict)[..., ::-1]))
+            files.append(rel)
+        cells["overlay"] = ";".join(files)
+    if masks:
+        cv2.imwrite(str(out/"masks"/name), anomaly_mask(heat, thr, size=np.shape(img)[1::-1]).astype(np.uint8) * 255)
+        cells["mask"] = f"masks/{name}"
+    return cells
+
+def _header(csv_path:Path) -> list[str]:
+    "The column names of an existing predictions CSV."
+    with open(csv_path, newline="") as fh: return next(csv.reader(fh), COLUMNS)
 
 def _err(e:Exception) -> str: return f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
 
@@ -102,13 +123,13 @@ def _read(p:str):
 
 def _score_chunk(scorer, chunk:list, dec:list, thr:dict, save) -> list[dict]:
     "The CSV rows of one decoded chunk; when the batch fails, its images are scored one by one so one bad image is one error row."
-    row = lambda i, **kw: dict(path=chunk[i], score="", verdict="error", threshold=thr["value"], ms="", error="") | kw
+    row = lambda i, **kw: dict(path=chunk[i], score="", verdict="error", threshold=thr["value"], ms="", error="", overlay="", mask="") | kw
     rows = [row(i, error=dec[i][1]) for i in range(len(chunk))]
     ok = [i for i, d in enumerate(dec) if d[0] is not None]
     if not ok: return rows
     def put(i, s, heat, ms=""):
         rows[i] = row(i, score=f"{s:.6g}", verdict=verdict(s, thr), ms=ms)
-        if heat is not None and save: save(chunk[i], dec[i][0], heat)
+        if heat is not None and save: rows[i].update(save(chunk[i], dec[i][0], heat, float(s), rows[i]["verdict"]))
     t = time.perf_counter()
     try: sc, maps = scorer([dec[i][0] for i in ok])
     except Exception:
@@ -124,8 +145,9 @@ def predict_folder(model_dir:str|Path, # a model folder
                    inputs:str|Path|Sequence, # files, folders, globs or CSVs (see `collect_inputs`)
                    out_dir:str|Path, # where predictions.csv, summary.json and the figures go
                    batch_size:int=16, # images decoded and scored together
-                   save_overlays:bool=False, # write overlays/<name>.png (anomaly models)
-                   save_masks:bool=False, # write masks/<name>.png: map >= threshold
+                   save_overlays:bool=False, # write panels/<name>.png and/or overlays/<name>.png (anomaly models; see `overlay_style`)
+                   save_masks:bool=False, # write masks/<name>.png: map >= the pixel threshold
+                   overlay_style:str="panel", # "panel" (image | map | mask | outline), "overlay" (the service's picture) or "both"
                    workers:int=4, # decoding threads
                    runtime:str="auto", # "auto" (ONNX when model.onnx exists), "onnx" or "torch"
                    progress:bool=True, # show a progress bar
@@ -135,7 +157,9 @@ def predict_folder(model_dir:str|Path, # a model folder
     "Score every input image into `out_dir/predictions.csv` (resumable), with optional overlays and masks; return the summary."
     from tqdm.auto import tqdm
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    for flag, sub in ((save_overlays, "overlays"), (save_masks, "masks")):
+    if overlay_style not in OVERLAY_STYLES: raise ValueError(f"overlay_style must be one of {OVERLAY_STYLES}, got {overlay_style!r}.")
+    subs = dict(panels=save_overlays and overlay_style != "overlay", overlays=save_overlays and overlay_style != "panel", masks=save_masks)
+    for sub, flag in subs.items():
         if flag: (out/sub).mkdir(exist_ok=True)
     scorer = Scorer(model_dir, runtime=runtime)            # a broken model folder fails before any work is done
     paths = collect_inputs(inputs)
@@ -144,13 +168,13 @@ def predict_folder(model_dir:str|Path, # a model folder
     todo = [p for p in paths if p not in done]
     if limit is not None: todo = todo[:limit]
     thr = scorer.threshold
-    save = ((lambda p, img, heat: _save_outputs(out, p, img, heat, thr["value"], save_overlays, save_masks))
+    save = ((lambda p, img, heat, s, v: _save_outputs(out, p, img, heat, thr, s, v, save_overlays, save_masks, overlay_style))
             if save_overlays or save_masks else None)
     new = csv_path.exists() and csv_path.stat().st_size > 0
     t_start, written, last_sync = time.perf_counter(), 0, time.perf_counter()
     chunks = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
     with open(csv_path, "a", newline="") as fh, ThreadPoolExecutor(max(1, workers)) as pool:
-        w = csv.DictWriter(fh, COLUMNS)
+        w = csv.DictWriter(fh, _header(csv_path) if new else COLUMNS, extrasaction="ignore")   # a resumed older CSV keeps its columns
         if not new: w.writeheader()
         bar = tqdm(total=len(todo), disable=not progress, desc="predict", unit="img")
         nxt = [pool.submit(_read, p) for p in chunks[0]] if chunks else []

@@ -10,7 +10,9 @@ import numpy as np
 import cv2
 
 # %% auto #0
-__all__ = ['CMAP', 'THRESHOLD_AT', 'heat_scale', 'heat_colors', 'heatmap_overlay', 'heat_imshow', 'mark_threshold', 'figure']
+__all__ = ['CMAP', 'THRESHOLD_AT', 'GOOD_AT', 'CONTOUR_RGB', 'VERDICT_RGB', 'FONT', 'PANEL_TITLES', 'heat_scale', 'heat_colors',
+           'map_levels', 'fit_map', 'anomaly_mask', 'region_contours', 'caption', 'annotate', 'line_width',
+           'heatmap_overlay', 'anomaly_panel', 'heat_imshow', 'mark_threshold', 'figure']
 
 # %% ../nbs/07b_render.ipynb #dec73af9
 CMAP = "turbo"           # matplotlib's name; OpenCV's COLORMAP_TURBO is the same table
@@ -33,22 +35,190 @@ def heat_colors(heat, # HxW map
     idx = (np.clip(hm / heat_scale(threshold, hm), 0, 1) * 255).round().astype(np.uint8)
     return cv2.applyColorMap(idx, cv2.COLORMAP_TURBO)[..., ::-1]
 
-# %% ../nbs/07b_render.ipynb #e71299f3
-def heatmap_overlay(img:np.ndarray, # uint8 RGB image
-                    heat:np.ndarray, # HxW anomaly map (any size; resized to the image)
-                    threshold:float|None, # the model's threshold (yellow on the scale)
-                    max_side:int|None=512, # downsize so that neither side is larger (None: keep the size)
-                    alpha:float=0.45, # weight of the colours
-                   ) -> np.ndarray:
-    "uint8 RGB overlay of the anomaly map on the image, in `heat_colors`' colours (what `predict` writes and the service sends)."
+# %% ../nbs/07b_render.ipynb #d1c797c9
+GOOD_AT = 0.75                  # without a review band: pixels below this share of the pixel threshold are normal
+CONTOUR_RGB = (255, 0, 255)     # magenta: the outline of the anomalous region (no turbo colour has it)
+
+def _pos(v) -> float|None:
+    "`v` as a float when it is a positive finite number (not a bool), else None."
+    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and bool(np.isfinite(v)) and v > 0
+    return float(v) if ok else None
+
+def map_levels(threshold:dict|float|None, # threshold.json (a dict) or the image threshold as a number
+              ) -> dict:
+    "The levels a map is drawn at: `value` (the image threshold), `pixel` (threshold.json's `pixel_value` if present, else the image threshold; `source` says which) and `good` (below it a pixel is normal: `review_low / value * pixel`, else `GOOD_AT * pixel`); None without a positive finite threshold."
+    t: dict = threshold if isinstance(threshold, dict) else {"value": threshold}
+    value, pix, lo = _pos(t.get("value")), _pos(t.get("pixel_value")), _pos(t.get("review_low"))
+    if pix is not None: pixel, source = pix, "pixel_value"
+    elif value is not None: pixel, source = value, "value"
+    else: return dict(value=value, pixel=None, good=None, source=None)
+    frac = lo / value if value is not None and lo is not None and lo < value else GOOD_AT
+    return dict(value=value, pixel=pixel, good=frac * pixel, source=source)
+
+# %% ../nbs/07b_render.ipynb #907f079c
+def _rgb(img) -> np.ndarray:
+    "uint8 RGB (HxWx3) view or copy of an image that may be grey or carry alpha."
     img = np.asarray(img)
     if img.ndim == 2: img = np.repeat(img[..., None], 3, axis=2)
-    h, w = img.shape[:2]
+    return np.ascontiguousarray(img[..., :3])
+
+def fit_map(heat, # HxW anomaly map of any size
+            size:tuple[int, int], # (width, height) wanted
+           ) -> np.ndarray:
+    "The map resized to `size` (bilinear), float32, NaN and infinities as 0."
+    hm = np.nan_to_num(np.asarray(heat, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    return hm if hm.shape[::-1] == tuple(size) else cv2.resize(hm, tuple(size), interpolation=cv2.INTER_LINEAR)
+
+def anomaly_mask(heat, # HxW anomaly map
+                 threshold:dict|float|None, # threshold.json or the image threshold (see `map_levels`)
+                 size:tuple[int, int]|None=None, # (width, height); default the map's
+                ) -> np.ndarray:
+    "Boolean mask of the anomalous region: map >= the pixel threshold (`map_levels`); all False without a threshold."
+    hm = fit_map(heat, size or np.shape(heat)[::-1])
+    p = map_levels(threshold)["pixel"]
+    return np.zeros(hm.shape, bool) if p is None else hm >= p
+
+def region_contours(mask:np.ndarray, # boolean HxW mask
+                   ) -> list:
+    "The outer contours (OpenCV point arrays) of the mask's regions."
+    cs, _ = cv2.findContours(np.asarray(mask, np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return list(cs)
+
+# %% ../nbs/07b_render.ipynb #a11f3b63
+VERDICT_RGB = {"defect": (235, 45, 45), "review": (245, 165, 0), "good": (60, 190, 90)}
+
+def caption(score:float|None=None, # the image score
+            verdict:str|None=None, # good, review or defect
+            threshold:float|None=None, # the image threshold
+           ) -> str:
+    "The words written on an overlay: `DEFECT  score 64.5 >= threshold 33.8` (the parts that are known)."
+    words = [verdict.upper()] if verdict else []
+    if score is not None:
+        s = f"score {float(score):.4g}"
+        if threshold is not None: s += f" {'>=' if score >= threshold else '<'} threshold {float(threshold):.4g}"
+        words.append(s)
+    elif threshold is not None: words.append(f"threshold {float(threshold):.4g}")
+    return "  ".join(words)
+
+# %% ../nbs/07b_render.ipynb #04187b42
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+def _text_scale(text:str, width:int, height:int) -> tuple[float, int]:
+    "Font scale and stroke for `text` on an image of this size: about 1/30 of the shorter side high, never wider than 80 % of the image."
+    scale = max(0.35, min(width, height) / 900 * 0.9)
+    tw = cv2.getTextSize(text, FONT, scale, max(1, round(scale * 2)))[0][0]
+    if tw > 0.8 * width: scale *= 0.8 * width / tw                 # (the box's padding is less than a tenth)
+    return scale, max(1, round(scale * 2))
+
+def annotate(img:np.ndarray, # uint8 RGB image
+             text:str, # e.g. `caption(score, verdict, threshold)`
+             color:tuple|None=None, # colour of the first word (the verdict); the rest is white
+            ) -> np.ndarray:
+    "A copy of `img` with `text` on a dark box at its top left corner, sized to the image."
+    out = _rgb(img).copy()
+    if not text: return out
+    h, w = out.shape[:2]
+    scale, th = _text_scale(text, w, h)
+    (tw, tht), base = cv2.getTextSize(text, FONT, scale, th)
+    pad = max(2, round(tht * 0.4))
+    box = out[:tht + base + 2 * pad, :tw + 2 * pad]
+    box[:] = (box * 0.3).astype(np.uint8)                          # darken behind the words
+    first, _, rest = text.partition("  ")
+    org = (pad, pad + tht)
+    cv2.putText(out, first, org, FONT, scale, color or (255, 255, 255), th, cv2.LINE_AA)
+    if rest:
+        x = pad + cv2.getTextSize(first + "  ", FONT, scale, th)[0][0]
+        cv2.putText(out, rest, (x, org[1]), FONT, scale, (255, 255, 255), th, cv2.LINE_AA)
+    return out
+
+# %% ../nbs/07b_render.ipynb #0a795cd8
+def line_width(size:tuple[int, int]) -> int:
+    "Outline width in pixels for an image of `size` (width, height): 1 px per 300 px of the longer side, at least 2."
+    return max(2, round(max(size) / 300))
+
+def heatmap_overlay(img:np.ndarray, # uint8 RGB image
+                    heat:np.ndarray, # HxW anomaly map (any size; resized to the image)
+                    threshold:dict|float|None, # threshold.json, or the image threshold (see `map_levels`)
+                    max_side:int|None=None, # downsize so that neither side is larger (None: the image's resolution)
+                    alpha:float=0.6, # weight of the colours at and above the pixel threshold
+                    score:float|None=None, # the image score, written on the image with the verdict
+                    verdict:str|None=None, # good, review or defect
+                    contour:bool=True, # outline the anomalous region (map >= pixel threshold) in `CONTOUR_RGB`
+                   ) -> np.ndarray:
+    "uint8 RGB overlay: pixels below the good level are the image's own; above it `heat_colors` (pixel threshold yellow) fade in to `alpha` at the pixel threshold (threshold.json's `pixel_value`, else the image threshold); the anomalous region outlined; the caption written when a score or verdict is given. Without a threshold the whole map is drawn."
+    im = _rgb(img)
+    h, w = im.shape[:2]
     s = 1.0 if max_side is None else min(1.0, max_side / max(h, w))
     size = (max(1, round(w * s)), max(1, round(h * s)))
-    im = cv2.resize(img, size, interpolation=cv2.INTER_AREA) if s < 1 else img
-    hm = cv2.resize(np.asarray(heat, np.float32), size, interpolation=cv2.INTER_LINEAR)
-    return cv2.addWeighted(np.ascontiguousarray(im[..., :3]), 1 - alpha, heat_colors(hm, threshold), alpha, 0)
+    if s < 1: im = cv2.resize(im, size, interpolation=cv2.INTER_AREA)
+    hm, lv = fit_map(heat, size), map_levels(threshold)
+    if lv["pixel"] is None: a = np.full(hm.shape, alpha, np.float32)
+    else: a = alpha * np.clip((hm - lv["good"]) / max(lv["pixel"] - lv["good"], 1e-12), 0, 1)
+    a = a[..., None]
+    out = np.where(a > 0, im * (1 - a) + heat_colors(hm, lv["pixel"]) * a + 0.5, im).astype(np.uint8)
+    if contour and lv["pixel"] is not None:
+        cv2.drawContours(out, region_contours(hm >= lv["pixel"]), -1, CONTOUR_RGB, line_width(size), cv2.LINE_8)
+    if score is not None or verdict is not None:
+        out = annotate(out, caption(score, verdict, lv["value"]), VERDICT_RGB.get(verdict or ""))
+    return out
+
+# %% ../nbs/07b_render.ipynb #60cd74e5
+PANEL_TITLES = ("image", "anomaly map", "predicted mask", "outline")
+
+def _colour_bar(width:int, height:int, levels:dict, scale:float, fs:float, th:int) -> np.ndarray:
+    "A horizontal colour bar of the map's scale (0 to `scale`), the good level and the pixel threshold marked with ticks and labels (font scale `fs`, stroke `th`)."
+    ramp = np.linspace(0, scale, max(width, 2), dtype=np.float32)[None].repeat(max(height // 2, 2), 0)
+    bar = np.full((height, width, 3), 255, np.uint8)
+    bar[:ramp.shape[0]] = heat_colors(ramp, levels["pixel"])
+    for name, v in (("good", levels["good"]), ("threshold", levels["pixel"])):
+        if v is None: continue
+        x = int(round(v / scale * (width - 1)))
+        cv2.line(bar, (x, 0), (x, ramp.shape[0] + 3), (0, 0, 0), max(1, th))
+        label = name if name == "good" else f"threshold {v:.4g}"
+        tw = cv2.getTextSize(label, FONT, fs, th)[0][0]
+        lx = x - tw - 4 if name == "good" else x + 4              # the good level's words left of its tick, the threshold's right
+        cv2.putText(bar, label, (min(max(0, lx), width - tw), height - 3), FONT, fs, (0, 0, 0), th, cv2.LINE_AA)
+    return bar
+
+def anomaly_panel(img:np.ndarray, # uint8 RGB image
+                  heat:np.ndarray, # HxW anomaly map (any size)
+                  threshold:dict|float|None, # threshold.json, or the image threshold (see `map_levels`)
+                  score:float|None=None, # the image score (in the caption)
+                  verdict:str|None=None, # good, review or defect (in the caption)
+                  max_side:int|None=None, # downsize each view so that neither side is larger (None: native)
+                 ) -> np.ndarray:
+    "uint8 RGB panel: image | anomaly map | predicted mask (map >= the pixel threshold: `pixel_value`, else the image threshold) | outline, titled, with the caption and a colour bar (good level and threshold marked) below."
+    im = _rgb(img); h, w = im.shape[:2]
+    s = 1.0 if max_side is None else min(1.0, max_side / max(h, w))
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    if s < 1: im = cv2.resize(im, size, interpolation=cv2.INTER_AREA)
+    w, h = size
+    hm, lv = fit_map(heat, size), map_levels(threshold)
+    mask = anomaly_mask(hm, threshold)
+    scale = heat_scale(lv["pixel"], hm)
+    outline = im.copy()
+    cv2.drawContours(outline, region_contours(mask), -1, CONTOUR_RGB, line_width(size), cv2.LINE_8)
+    views = [im, cv2.addWeighted(im, 0.5, heat_colors(hm, lv["pixel"]), 0.5, 0),
+             np.repeat((mask * 255).astype(np.uint8)[..., None], 3, 2), outline]
+    gap = max(4, w // 100)
+    fs, th = _text_scale("predicted mask", w, h)
+    title_h = cv2.getTextSize("Ag", FONT, fs, th)[0][1] * 2 + 4
+    foot_h = title_h * 3
+    W = 4 * w + 3 * gap
+    out = np.full((title_h + h + foot_h, W, 3), 255, np.uint8)
+    for i, (v, t) in enumerate(zip(views, PANEL_TITLES)):
+        x = i * (w + gap)
+        out[title_h:title_h + h, x:x + w] = v
+        cv2.putText(out, t, (x + 2, title_h - title_h // 4), FONT, fs, (0, 0, 0), th, cv2.LINE_AA)
+    words = caption(score, verdict, lv["value"])
+    if lv["source"] == "pixel_value": words += f"  (pixel threshold {lv['pixel']:.4g})"
+    if words:
+        first, _, rest = words.partition("  ")
+        y = title_h + h + title_h - title_h // 4
+        cv2.putText(out, first, (2, y), FONT, fs, VERDICT_RGB.get(verdict or "", (0, 0, 0)) if verdict else (0, 0, 0), th, cv2.LINE_AA)
+        if rest: cv2.putText(out, rest, (2 + cv2.getTextSize(first + "  ", FONT, fs, th)[0][0], y), FONT, fs, (0, 0, 0), th, cv2.LINE_AA)
+    out[title_h + h + title_h // 2:, w + gap:2 * w + gap] = _colour_bar(w, foot_h - title_h // 2, lv, scale, fs, th)
+    return out
 
 # %% ../nbs/07b_render.ipynb #4ffe98d1
 def heat_imshow(threshold:float|None, # the model's threshold

@@ -6,16 +6,18 @@ Docs: https://defect-twin.github.io/defect_twin/tracking.html.md"""
 
 # %% ../nbs/11_tracking.ipynb #be909575
 from __future__ import annotations
-import os, re, time, shutil, socket, tempfile, subprocess, sys, urllib.request, urllib.error
+import logging, os, re, time, shutil, socket, tempfile, subprocess, sys, urllib.request, urllib.error
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from fastcore.basics import patch
 from .core import get_logger, ModelFolder
 
 # %% auto #0
-__all__ = ['log', 'SERVING_FILES', 'SETTINGS', 'project_dir', 'local_tracking_uri', 'local_artifact_root', 'is_remote',
-           'server_reachable', 'free_port', 'MlflowServer', 'TrackingError', 'Tracker', 'source_tags',
-           'describe_tracking_error', 'start_run', 'using_tracking_uri']
+__all__ = ['log', 'TRACKING_DIR_ENV', 'PLACEHOLDER_NAME', 'EXPERIMENT_TAGS', 'SERVING_FILES', 'SETTINGS', 'project_dir',
+           'tracking_dir', 'local_tracking_uri', 'local_artifact_root', 'is_remote', 'server_reachable', 'free_port',
+           'MlflowServer', 'TrackingError', 'Tracker', 'source_tags', 'run_title', 'quiet_mlflow',
+           'describe_tracking_error', 'start_run', 'using_tracking_uri', 'in_experiment']
 
 # %% ../nbs/11_tracking.ipynb #82cddb3c
 _ENV_DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true",
@@ -34,14 +36,23 @@ def project_dir(start:str|Path|None=None, # where to start looking; default the 
         if (d/"pyproject.toml").exists() or (d/".git").exists(): return d
     return here
 
-def local_tracking_uri(root:str|Path|None=None, # folder that holds `mlflow.db`; default `project_dir()`
+TRACKING_DIR_ENV = "DEFECT_TWIN_MLFLOW_DIR"
+
+def tracking_dir() -> Path:
+    "The one folder of the default store: `$DEFECT_TWIN_MLFLOW_DIR`, else `$XDG_DATA_HOME/defect_twin/mlflow` (`~/.local/share/...`); created."
+    d = os.environ.get(TRACKING_DIR_ENV) or Path(os.environ.get("XDG_DATA_HOME") or Path.home()/".local"/"share")/"defect_twin"/"mlflow"
+    p = Path(d).expanduser().resolve()
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+def local_tracking_uri(root:str|Path|None=None, # folder that holds `mlflow.db`; default `tracking_dir()`
                       ) -> str:
     "The embedded store: `sqlite:///<root>/mlflow.db`."
-    return f"sqlite:///{(Path(root) if root else project_dir()).resolve()/'mlflow.db'}"
+    return f"sqlite:///{(Path(root) if root else tracking_dir()).resolve()/'mlflow.db'}"
 
 def local_artifact_root(root:str|Path|None=None) -> str:
     "Artifact location (a `file://` URI) for experiments created in the embedded store: `<root>/mlruns`."
-    return ((Path(root) if root else project_dir()).resolve()/"mlruns").as_uri()
+    return ((Path(root) if root else tracking_dir()).resolve()/"mlruns").as_uri()
 
 # %% ../nbs/11_tracking.ipynb #cff6a5cc
 def is_remote(uri:str) -> bool:
@@ -115,11 +126,11 @@ class Tracker:
                  params:dict|None=None, # logged at start
                  tracking_uri:str|None=None, # default `$MLFLOW_TRACKING_URI`, else the embedded sqlite store
                  experiment:str="defect_twin", # experiment name (created if missing)
-                 root:str|Path|None=None, # folder of the local store; default `project_dir()`
+                 root:str|Path|None=None, # folder of the local store; default `tracking_dir()`
                  tags:dict|None=None, # run tags
                  probe_timeout:float=2.0, # seconds for the reachability probe
                  start_time:float|None=None): # when the work began (`time.time()`); default when the run is created
-        self.root = Path(root).resolve() if root else project_dir()
+        self.root = Path(root).resolve() if root else tracking_dir()
         self.local_uri = local_tracking_uri(self.root)
         self.uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or self.local_uri
         self.requested_uri, self.name, self.experiment = self.uri, name, experiment
@@ -159,20 +170,41 @@ def source_tags(root:str|Path|None=None, # the project folder (a git checkout, o
     except (OSError, subprocess.SubprocessError): pass   # no git on this machine: the version tag still says what ran
     return tags
 
+# %% ../nbs/11_tracking.ipynb #e439cc39
+def run_title(what:str, # what ran: a model kind ("patchcore") or a command
+              data=None, # what it ran on: a folder or file (its name), `mvtec:bottle`, `sample`
+              when:float|None=None, # seconds since the epoch; default now
+             ) -> str:
+    "A run name that says what ran, on what data, and when: `patchcore · bottle · 2026-12-07 14:03` (local time)."
+    words = [str(what)]
+    if data is not None:
+        d = str(data).rstrip("/\\")
+        words.append(d.split(":", 1)[1] if re.match(r"^[a-z]+:(?!//)", d) else (Path(d).name or d))
+    words.append(time.strftime("%Y-%m-%d %H:%M", time.localtime(time.time() if when is None else when)))
+    return " · ".join(words)
+
+PLACEHOLDER_NAME = re.compile(r"train(-[\w.]+)?")   # names that say only which command ran
+
 # %% ../nbs/11_tracking.ipynb #2d5e0371
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}   # MLflow 3's UI opens such an experiment on its runs table
+
 def _experiment_id(client, name:str, artifact_location:str|None) -> str:
+    "The id of experiment `name`, created (tagged `EXPERIMENT_TAGS`) when missing; an existing one gets the tags it lacks."
     exp = client.get_experiment_by_name(name)
-    if exp is not None: return exp.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location)
+    if exp is None: return client.create_experiment(name, artifact_location=artifact_location, tags=EXPERIMENT_TAGS)
+    for k, v in EXPERIMENT_TAGS.items():
+        if exp.tags.get(k) != v: client.set_experiment_tag(exp.experiment_id, k, v)
+    return exp.experiment_id
 
 @patch
 def _open(self:Tracker):
     "Get or create the experiment and create the run on the current URI."
     art = local_artifact_root(self.root) if self.uri == self.local_uri else None
-    self.experiment_id = _experiment_id(self.client, self.experiment, art)
-    self.start_time = self.start_time or time.time()
-    run = self.client.create_run(self.experiment_id, start_time=int(self.start_time * 1000), run_name=self.name,
-                                 tags={**source_tags(self.root), **self.tags})
+    with quiet_mlflow():
+        self.experiment_id = _experiment_id(self.client, self.experiment, art)
+        self.start_time = self.start_time or time.time()
+        run = self.client.create_run(self.experiment_id, start_time=int(self.start_time * 1000), run_name=self.name,
+                                     tags={**source_tags(), **self.tags})
     self.run_id = run.info.run_id
     return run
 
@@ -188,6 +220,34 @@ def _fall_back(self:Tracker, reason:str):
                       **({"defect_twin.remote_run_id": remote_run} if remote_run else {})})
     self._open()
     for op, args in self._journal: self._apply(op, args, replay=True)
+
+# %% ../nbs/11_tracking.ipynb #dd47e173
+_QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration")      # "Creating initial MLflow database tables..."
+_QUIET_MESSAGES = ("Passing a Python object as `python_model`",)              # the pyfunc is pickled on purpose
+
+class _DropNotices(logging.Filter):
+    "Drop MLflow log records that repeat a decision this module made on purpose."
+    def filter(self, record): return not any(m in record.getMessage() for m in _QUIET_MESSAGES)
+
+@contextmanager
+def quiet_mlflow():
+    "While MLflow works: its table-creation and pickling notices, its progress bars, and the warnings raised in MLflow's modules (deprecations, dataset-source and schema hints) are silenced; errors still raise."
+    import warnings
+    lgs = [logging.getLogger(n) for n in _QUIET_LOGGERS]
+    levels, flt, pf = [lg.level for lg in lgs], _DropNotices(), logging.getLogger("mlflow.pyfunc")
+    bar = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    for lg in lgs: lg.setLevel(logging.WARNING)
+    pf.addFilter(flt)
+    if bar is None: os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(sqlalchemy|alembic|pandas)(\.|$)")
+            yield
+    finally:
+        for lg, lv in zip(lgs, levels): lg.setLevel(lv)
+        pf.removeFilter(flt)
+        if bar is None: os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
 
 # %% ../nbs/11_tracking.ipynb #d58718a6
 def _causes(e:BaseException) -> list:
@@ -224,7 +284,10 @@ def describe_tracking_error(e:Exception) -> str:
 # %% ../nbs/11_tracking.ipynb #a8057d2e
 @patch
 def _apply(self:Tracker, op:str, args:tuple, replay:bool=False):
-    "Run one journal entry against the current store."
+    "Run one journal entry against the current store (MLflow's notices silenced: `quiet_mlflow`)."
+    with quiet_mlflow(): return _apply_op(self, op, args, replay)
+
+def _apply_op(self:Tracker, op:str, args:tuple, replay:bool):
     from mlflow.entities import Metric, Param, RunTag
     c, rid = self.client, self.run_id
     if op == "params": c.log_batch(rid, params=[Param(k, str(v)) for k, v in args[0].items()])
@@ -232,6 +295,7 @@ def _apply(self:Tracker, op:str, args:tuple, replay:bool=False):
         vals, step, ts = args
         c.log_batch(rid, metrics=[Metric(k, float(v), ts, step) for k, v in vals.items()])
     elif op == "tags": c.log_batch(rid, tags=[RunTag(k, str(v)) for k, v in args[0].items()])
+    elif op == "name": c.update_run(rid, name=args[0])
     elif op == "artifact":
         path, artifact_path = args
         if replay and not Path(path).exists():
@@ -279,7 +343,8 @@ def start(self:Tracker) -> Tracker:
 def end(self:Tracker, status:str="FINISHED"):
     "Mark the run FINISHED (or FAILED/KILLED) and clean the tracker's scratch folder."
     if self.run_id is None: return
-    try: self.client.set_terminated(self.run_id, status=status)
+    try:
+        with quiet_mlflow(): self.client.set_terminated(self.run_id, status=status)
     except Exception as e:
         if not is_remote(self.uri): raise
         self._fall_back(describe_tracking_error(e))
@@ -357,30 +422,34 @@ def _make_pyfunc():
     if _pyfunc_cls is not None: return _pyfunc_cls
     import mlflow.pyfunc
 
-    class DefectTwinModel(mlflow.pyfunc.PythonModel):
-        "MLflow pyfunc over a model folder's ONNX `Engine`: image paths or encoded bytes in, scores and verdicts out."
-        def load_context(self, context):
-            from defect_twin.inference import Engine
-            self.engine = Engine(context.artifacts["model_dir"])
+    import warnings
+    # MLflow checks `predict`'s type hints when the class is made, and forces its "add type hints" notice through its own
+    # filter: `predict` takes paths, bytes or a DataFrame on purpose, so the notice is recorded here, never printed
+    with warnings.catch_warnings(record=True):
+        class DefectTwinModel(mlflow.pyfunc.PythonModel):
+            "MLflow pyfunc over a model folder's ONNX `Engine`: image paths or encoded bytes in, scores and verdicts out."
+            def load_context(self, context):
+                from defect_twin.inference import Engine
+                self.engine = Engine(context.artifacts["model_dir"])
 
-        def predict(self, context, model_input, params=None):
-            import pandas as pd
-            items = model_input
-            if isinstance(items, pd.DataFrame):
-                col = next((c for c in ("image", "path") if c in items.columns), items.columns[0])
-                items = items[col].tolist()
-            elif isinstance(items, (str, bytes, bytearray, Path)): items = [items]
-            items = list(items)
-            raw = [i for i, x in enumerate(items) if isinstance(x, (bytes, bytearray))]
-            preds: list = [None] * len(items)
-            if raw:
-                for i, p in zip(raw, self.engine.predict_bytes([bytes(items[i]) for i in raw])): preds[i] = p
-            paths = [i for i in range(len(items)) if i not in set(raw)]
-            if paths:
-                for i, p in zip(paths, self.engine.predict_paths([str(items[i]) for i in paths])): preds[i] = p
-            return pd.DataFrame([dict(score=float(p.score), verdict=p.verdict, label=p.label, threshold=float(p.threshold),
-                                      review_low=p.review_low) for p in preds],
-                                columns=["score", "verdict", "label", "threshold", "review_low"])
+            def predict(self, context, model_input, params=None):
+                import pandas as pd
+                items = model_input
+                if isinstance(items, pd.DataFrame):
+                    col = next((c for c in ("image", "path") if c in items.columns), items.columns[0])
+                    items = items[col].tolist()
+                elif isinstance(items, (str, bytes, bytearray, Path)): items = [items]
+                items = list(items)
+                raw = [i for i, x in enumerate(items) if isinstance(x, (bytes, bytearray))]
+                preds: list = [None] * len(items)
+                if raw:
+                    for i, p in zip(raw, self.engine.predict_bytes([bytes(items[i]) for i in raw])): preds[i] = p
+                paths = [i for i in range(len(items)) if i not in set(raw)]
+                if paths:
+                    for i, p in zip(paths, self.engine.predict_paths([str(items[i]) for i in paths])): preds[i] = p
+                return pd.DataFrame([dict(score=float(p.score), verdict=p.verdict, label=p.label, threshold=float(p.threshold),
+                                          review_low=p.review_low) for p in preds],
+                                    columns=["score", "verdict", "label", "threshold", "review_low"])
 
     # importable as `defect_twin.tracking.DefectTwinModel` (through `__getattr__`), so the logged instance unpickles
     DefectTwinModel.__module__, DefectTwinModel.__qualname__ = "defect_twin.tracking", "DefectTwinModel"
@@ -398,7 +467,7 @@ def _log_pyfunc(self:Tracker, model_dir:str, name:str, registered_model_name:str
     try:
         for f in [*(mf.file(n) for n in SERVING_FILES), *sorted(mf.path.glob("model*.onnx"))]:
             if f.is_file(): shutil.copy2(f, stage/f.name)
-        with using_tracking_uri(self.uri):
+        with using_tracking_uri(self.uri), in_experiment(self.experiment_id):
             info = Model.log(None, name=name, flavor=mlflow.pyfunc, run_id=self.run_id, python_model=_make_pyfunc()(),
                              artifacts={"model_dir": str(stage)}, registered_model_name=registered_model_name,
                              await_registration_for=0, pip_requirements=[f"defect_twin=={__version__}"], metadata=metadata)
@@ -433,9 +502,23 @@ def using_tracking_uri(uri:str):
         if prev_env is None: os.environ.pop("MLFLOW_TRACKING_URI", None)
         else: os.environ["MLFLOW_TRACKING_URI"] = prev_env
 
+@contextmanager
+def in_experiment(experiment_id:str|None):
+    "MLflow's current experiment set to `experiment_id` inside the block, and put back after: MLflow 3 files a logged model under the current experiment, not its run's (else under experiment 0, whose artifacts go to `./mlruns` of the working directory)."
+    from mlflow.tracking import fluent
+    prev_env, prev = os.environ.get("MLFLOW_EXPERIMENT_ID"), getattr(fluent, "_active_experiment_id", None)
+    if experiment_id is not None:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = str(experiment_id)
+        fluent._active_experiment_id = str(experiment_id)  # type: ignore[assignment]  # MLflow declares it as None
+    try: yield experiment_id
+    finally:
+        fluent._active_experiment_id = prev
+        if prev_env is None: os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+        else: os.environ["MLFLOW_EXPERIMENT_ID"] = prev_env
+
 def _log_onnx(self:Tracker, path:str, name:str, registered_model_name:str|None, metadata:dict|None):
     import mlflow.onnx, onnx
-    with using_tracking_uri(self.uri):
+    with using_tracking_uri(self.uri), in_experiment(self.experiment_id):
         info = mlflow.onnx.log_model(onnx.load(path), name=name, run_id=self.run_id, metadata=metadata,
                                      registered_model_name=registered_model_name, await_registration_for=0)
     self._last_onnx = info
@@ -467,9 +550,12 @@ def log_model_folder(self:Tracker, model_dir:str|Path, # a model folder (see `co
                       artifact_path:str="model_folder",
                       data=None, # what it was trained on: logged as the run's data set (the folder's split.csv when it has one)
                      ):
-    "Log a model folder: its files, its results as metrics and its settings (threshold, limits) as params, kind/name/version tags, the run id into its model.json, `model.onnx` through the ONNX flavour and, when the folder can be served, a pyfunc over it (returned; registered when `registered_model_name` is given)."
+    "Log a model folder (and name a run called only `train-KIND` by `run_title`): its files, its results as metrics and its settings (threshold, limits) as params, kind/name/version tags, the run id into its model.json, `model.onnx` through the ONNX flavour and, when the folder can be served, a pyfunc over it (returned; registered when `registered_model_name` is given)."
     mf = ModelFolder(model_dir)
     meta = mf.check()
+    if self.run_id and (self.name is None or PLACEHOLDER_NAME.fullmatch(self.name)):   # say what ran, on what data, and when
+        self.name = run_title(meta.get("kind", "model"), data if data is not None and not hasattr(data, "columns") else meta.get("data"), self.start_time)
+        self._do("name", self.name)
     if self.run_id and meta.get("run_id") != self.run_id: mf.write_json(mf.META, {**meta, "run_id": self.run_id})
     if data is not None and not hasattr(data, "columns"):   # the index training used, not a second pass over the data
         import pandas as pd

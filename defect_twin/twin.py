@@ -23,10 +23,10 @@ from .core import get_logger, ConfigMixin
 __all__ = ['log', 'PKG', 'ASSETS', 'MIGRATIONS', 'STATES', 'TRANSITIONS', 'ACTIONS', 'ZONES', 'META', 'events_t', 'alarms_t',
            'baselines_t', 'EVENT_COLS', 'LineError', 'Station', 'Line', 'example_line_path', 'TransitionError',
            'StationState', 'Event', 'EventError', 'parse_events', 'event_from_prediction', 'events_from_rows',
-           'SPCConfig', 'Signal', 'p0_estimate', 'binom_limit', 'PChart', 'RateCUSUM', 'target_sigma', 'ScoreChart',
-           'ScoreEWMA', 'ScoreCUSUM', 'ScoreKS', 'StationSPC', 'arl0', 'make_engine', 'migrate', 'Store',
-           'reference_scores', 'Twin', 'EventBatch', 'AckRequest', 'mount_twin', 'twin_app', 'serve_twin',
-           'ingest_benchmark']
+           'SPCConfig', 'Signal', 'p0_estimate', 'binom_limit', 'PChart', 'RateCUSUM', 'BinomialWindow', 'target_sigma',
+           'ScoreChart', 'ScoreEWMA', 'ScoreCUSUM', 'ScoreKS', 'StationSPC', 'arl0', 'make_engine', 'migrate', 'Store',
+           'reference_scores', 'Twin', 'idle_reason', 'EventBatch', 'AckRequest', 'mount_twin', 'twin_app',
+           'serve_twin', 'ingest_benchmark']
 
 # %% ../nbs/15_twin.ipynb #36754f39
 log = get_logger("twin")
@@ -56,6 +56,7 @@ class Station:
     buffer: int = 10             # parts the buffer in front of the station holds
     mtbf_s: float|None = None    # simulator: mean time between failures (None: never fails)
     mttr_s: float = 60.0         # simulator: mean time to repair
+    expected_defect_rate: float|None = None   # share of parts expected to be rejected (e.g. 0.02): the rate charts judge from the first part
 
     def __post_init__(self):
         if not isinstance(self.id, str) or not self.id or len(self.id) > 64 or not self.id.replace("_", "").replace("-", "").isalnum():
@@ -65,6 +66,9 @@ class Station:
         if not float(self.takt_s) > 0: raise LineError(f"station {self.id}: takt_s must be > 0, got {self.takt_s}.")
         if int(self.buffer) < 1: raise LineError(f"station {self.id}: buffer must be >= 1, got {self.buffer}.")
         self.takt_s, self.buffer = float(self.takt_s), int(self.buffer)
+        r = self.expected_defect_rate
+        if r is not None and not (isinstance(r, (int, float)) and not isinstance(r, bool) and 0 < r < 1):
+            raise LineError(f"station {self.id}: expected_defect_rate must be a share between 0 and 1 (0.02 for 2 %), got {r!r}.")
 
     @property
     def inspects(self) -> bool:
@@ -318,18 +322,21 @@ class SPCConfig(ConfigMixin):
     ks_window: int = 200             # recent passed scores in the KS tests
     ks_every: int = 50               # test every this many passed parts
     ks_alpha: float = 1e-5           # per-test significance (each of the two KS tests)
-    detectors: tuple = ("pchart", "rate_cusum", "ewma", "cusum", "ks")
+    binomial_window: int = 50        # parts in the binomial test's moving window
+    binomial_alpha: float = 1e-4     # it alarms when P(X >= defects in the window) falls below this (exact binomial tail)
+    detectors: tuple = ("pchart", "rate_cusum", "binomial", "ewma", "cusum", "ks")
 
     def __post_init__(self):
         self.rules, self.detectors = tuple(self.rules), tuple(self.detectors)
         bad = set(self.rules) - {"we1", "we2", "we3", "we4"}
         if bad: raise ValueError(f"SPCConfig.rules: unknown rule(s) {sorted(bad)} (we1..we4).")
-        bad = set(self.detectors) - {"pchart", "rate_cusum", "ewma", "cusum", "ks"}
+        bad = set(self.detectors) - {"pchart", "rate_cusum", "binomial", "ewma", "cusum", "ks"}
         if bad: raise ValueError(f"SPCConfig.detectors: unknown detector(s) {sorted(bad)}.")
-        for k in ("baseline_parts", "baseline_scores", "subgroup", "ks_window", "ks_every"):
+        for k in ("baseline_parts", "baseline_scores", "subgroup", "ks_window", "ks_every", "binomial_window"):
             if int(getattr(self, k)) < 2: raise ValueError(f"SPCConfig.{k} must be >= 2, got {getattr(self, k)}.")
         if not 0 < self.p0_quantile < 1: raise ValueError(f"SPCConfig.p0_quantile must lie in (0, 1), got {self.p0_quantile}.")
         if not 0 < self.pchart_tail < 0.5: raise ValueError(f"SPCConfig.pchart_tail must lie in (0, 0.5), got {self.pchart_tail}.")
+        if not 0 < self.binomial_alpha < 0.5: raise ValueError(f"SPCConfig.binomial_alpha must lie in (0, 0.5), got {self.binomial_alpha}.")
 
 # %% ../nbs/15_twin.ipynb #224c251d
 ACTIONS = {
@@ -382,9 +389,10 @@ class PChart:
                  q:float=0.5): # p0 quantile (`p0_estimate`)
         self.n, self.rules, self.tail, self.q = int(n), tuple(rules), float(tail), float(q)
 
-    def fit(self, defects:np.ndarray):
-        "Fix the centre line and the 1/2/3-sigma zone counts from the baseline's 0/1 defect flags."
-        self.p0 = p0_estimate(defects, self.q)          # never 0: a clean baseline still has finite limits
+    def fit(self, defects:np.ndarray|None=None, # the baseline's 0/1 defect flags
+            p0:float|None=None): # or a stated in-control share (the line file's `expected_defect_rate`)
+        "Fix the centre line and the 1/2/3-sigma zone counts from the baseline's 0/1 defect flags, or from a stated `p0`."
+        self.p0 = float(p0) if p0 is not None else p0_estimate(np.asarray(defects, float), self.q)   # never 0: a clean baseline still has finite limits
         self.c = {z: binom_limit(self.n, self.p0, self.tail if z == 3 else t) for z, t in ZONES.items()}
         self.centre, self.k, self.cur = self.n * self.p0, 0, 0
         self.hist: deque[int] = deque(maxlen=8); self.points: list[float] = []
@@ -417,9 +425,10 @@ class RateCUSUM:
     "Bernoulli CUSUM of the per-part verdicts (Reynolds and Stoumbos): a log-likelihood ratio of p1 = ratio*p0 against p0."
     def __init__(self, ratio:float=3.0, h:float=7.0, q:float=0.5): self.ratio, self.h, self.q = float(ratio), float(h), float(q)
 
-    def fit(self, defects:np.ndarray):
-        "Fix p0 from the baseline's 0/1 defect flags (`p0_estimate` at quantile `q`)."
-        self.p0 = p0_estimate(defects, self.q)
+    def fit(self, defects:np.ndarray|None=None, # the baseline's 0/1 defect flags
+            p0:float|None=None): # or a stated in-control share
+        "Fix p0 from the baseline's 0/1 defect flags (`p0_estimate` at quantile `q`), or take the stated `p0`."
+        self.p0 = float(p0) if p0 is not None else p0_estimate(np.asarray(defects, float), self.q)
         p1 = min(self.ratio * self.p0, 0.99)
         self.up, self.down = math.log(p1 / self.p0), math.log((1 - p1) / (1 - self.p0))
         self.s, self.k, self.start = 0.0, 0, 0
@@ -436,6 +445,34 @@ class RateCUSUM:
         return Signal("rate_cusum", "rate_cusum", "defect_rate", first,
                       dict(p0=round(self.p0, 5), p1=round(min(self.ratio * self.p0, .99), 5), h=self.h, parts=self.k - first))
 
+# %% ../nbs/15_twin.ipynb #f00d45df
+class BinomialWindow:
+    "Exact binomial tail test of the defect count in the last `window` parts (fewer at the start) against p0: signals when P(X >= d) falls below `alpha`."
+    def __init__(self, window:int=50, alpha:float=1e-4, q:float=0.5): self.window, self.alpha, self.q = int(window), float(alpha), float(q)
+
+    def fit(self, defects:np.ndarray|None=None, # the baseline's 0/1 defect flags
+            p0:float|None=None): # or a stated in-control share
+        "Fix p0 (stated, or `p0_estimate` of the baseline) and the alarm count for every window fill 1..`window`."
+        self.p0 = float(p0) if p0 is not None else p0_estimate(np.asarray(defects, float), self.q)
+        self.limit = [binom_limit(n, self.p0, self.alpha) for n in range(1, self.window + 1)]
+        self.flags: deque[bool] = deque(maxlen=self.window); self.d = self.k = 0; self.above = False
+        self.series: deque[tuple[float, float]] = deque(maxlen=2000)   # (share in the window, its upper limit)
+        return self
+
+    def update(self, defect:bool) -> Signal|None:
+        "Add one part; signal when the window's count reaches its limit (once per crossing: again only after it fell below)."
+        if len(self.flags) == self.window: self.d -= self.flags[0]
+        self.flags.append(bool(defect)); self.d += bool(defect); self.k += 1
+        n, d = len(self.flags), self.d
+        lim = self.limit[n - 1]
+        self.series.append((d / n, lim / n))
+        was, self.above = self.above, d >= lim
+        if not self.above or was: return None
+        from scipy.stats import binom
+        p = float(binom.sf(d - 1, n, self.p0))
+        return Signal("binomial", "binomial", "defect_rate", self.k - n,
+                      dict(defects=d, parts=n, p0=round(self.p0, 5), p_value=float(f"{p:.3g}"), alpha=self.alpha, limit=lim))
+
 # %% ../nbs/15_twin.ipynb #ts000001
 def target_sigma(scores) -> tuple[float, float]:
     "Mean and standard deviation (ddof 1, at least 1e-9) of baseline scores: the in-control target and sigma."
@@ -445,9 +482,11 @@ def target_sigma(scores) -> tuple[float, float]:
 class ScoreChart:
     "What the score charts share: `fit` takes the target and sigma from baseline scores, then `reset` starts the statistic."
     mu: float; sigma: float
-    def fit(self, scores:np.ndarray):
+    def fit(self, scores:np.ndarray, # baseline scores (the station's, or the model's good scores)
+            upper:bool=False): # signal only for scores above the target (against the model's good scores, which sit above new parts')
         "Target and sigma from the baseline scores; a fresh start."
         self.mu, self.sigma = target_sigma(scores)
+        self.upper = bool(upper)
         self.series: deque[tuple[float, float]] = deque(maxlen=2000)   # the last points drawn on the dashboard
         self.reset()
         return self
@@ -457,7 +496,7 @@ class ScoreChart:
 
 # %% ../nbs/15_twin.ipynb #2c317665
 class ScoreEWMA(ScoreChart):
-    "Two-sided EWMA of the scores of passed parts, with the exact time-varying limits (Montgomery, section 9.2)."
+    "Two-sided (or upper) EWMA of the scores of passed parts, with the exact time-varying limits (Montgomery, section 9.2)."
     def __init__(self, lam:float=0.05, L:float=5.0): self.lam, self.L = float(lam), float(L)
 
     def reset(self):
@@ -474,7 +513,7 @@ class ScoreEWMA(ScoreChart):
         self.i += 1; self.k += 1
         self.z = self.lam * x + (1 - self.lam) * self.z
         w = self.width(self.i); self.series.append((self.z, w))
-        if abs(self.z - self.mu) <= w: return None
+        if abs(self.z - self.mu) <= w or (self.upper and self.z < self.mu): return None
         high, z, n = self.z > self.mu, self.z, self.i
         self.z, self.i = self.mu, 0
         return Signal("ewma", "ewma_high" if high else "ewma_low", "score_up" if high else "score_down",
@@ -496,7 +535,7 @@ class ScoreCUSUM(ScoreChart):
         z = (x - self.mu) / self.sigma
         if self.hi == 0: self.start_hi = self.k
         if self.lo == 0: self.start_lo = self.k
-        self.hi, self.lo = max(0.0, self.hi + z - self.kref), max(0.0, self.lo - z - self.kref)
+        self.hi, self.lo = max(0.0, self.hi + z - self.kref), 0.0 if self.upper else max(0.0, self.lo - z - self.kref)
         self.k += 1; self.series.append((self.hi, -self.lo))
         if self.hi <= self.h and self.lo <= self.h: return None
         high = self.hi > self.h
@@ -545,76 +584,132 @@ class ScoreKS:
 
 # %% ../nbs/15_twin.ipynb #122a2b0c
 class StationSPC:
-    "The detectors of one inspecting station: baselines first, then every part checked; signals name the part ids."
-    def __init__(self, cfg:SPCConfig|None=None, reference=None):
+    "The detectors of one inspecting station, judging from the first part where they can (a stated defect rate, the model's good scores), then from the station's Phase I baseline; signals name the part ids."
+    def __init__(self, cfg:SPCConfig|None=None,
+                 reference=None, # the model's good scores (`reference_scores`): the score charts' start and the KS test's reference
+                 expected_rate:float|None=None, # the line file's `expected_defect_rate`: the rate charts' start
+                ):
         self.cfg, self.reference = cfg or SPCConfig(), None if reference is None else np.asarray(reference, float)
+        self.expected_rate = None if expected_rate is None else float(expected_rate)
+        self.total = 0                                        # parts seen (never reset): the charts' x axis
+        self.trace: deque[tuple] = deque(maxlen=2000)         # (part number, time, score, rejected, threshold) of recent parts
+        self.marks: deque[dict] = deque(maxlen=500)           # where signals were raised, for the charts
         self.reset()
 
-    def reset(self):
+    def reset(self, prior:bool=True, # start from the stated rate and the model's good scores (False after a re-baseline: learn the new level)
+             ):
         "Start a new baseline (at creation, and when an alarm is acknowledged with re-baseline)."
-        self.flags, self.base, self.rate, self.score = [], [], {}, {}
-        self.parts, self.passed = deque(maxlen=20000), deque(maxlen=20000)
+        self.flags: list[bool] = []; self.base: list[float] = []           # the Phase I baselines being collected
+        self.rate: dict[str, Any] = {}; self.score: dict[str, Any] = {}   # the detectors that judge now
+        self.parts: deque[str|None] = deque(maxlen=20000); self.passed: deque[str|None] = deque(maxlen=20000)
         self.n_parts = self.n_passed = 0
-        self.recent = deque(maxlen=500)
+        self.recent: deque[float] = deque(maxlen=500)
+        self.rate_from: str|None = None                      # "expected" or "baseline": what the rate charts' limits come from
+        self.score_from: str|None = None                     # "reference" or "baseline": the score charts'
+        self.rate_at = self.score_at = 0                     # parts (passed parts) seen before the charts started
+        self.rate_x: deque[int] = deque(maxlen=2000); self.score_x: deque[int] = deque(maxlen=2000); self.pchart_x: deque[int] = deque(maxlen=2000)
+        if prior and self.expected_rate is not None: self._fit_rate(self.expected_rate)
+        if prior and self.reference is not None and len(self.reference) >= 10: self._fit_score(self.reference)
 
-    def _fit_rate(self):
-        c, f = self.cfg, np.asarray(self.flags)
-        if "pchart" in c.detectors: self.rate["pchart"] = PChart(c.subgroup, c.rules, c.pchart_tail, c.p0_quantile).fit(f)
-        if "rate_cusum" in c.detectors: self.rate["rate_cusum"] = RateCUSUM(c.rate_ratio, c.rate_h, c.p0_quantile).fit(f)
+    def _fit_rate(self, p0:float|None=None):
+        "The rate charts from a stated `p0`, else from the Phase I baseline's flags."
+        c, f = self.cfg, None if p0 is not None else np.asarray(self.flags)
+        self.rate = {}
+        if "pchart" in c.detectors: self.rate["pchart"] = PChart(c.subgroup, c.rules, c.pchart_tail, c.p0_quantile).fit(f, p0)
+        if "rate_cusum" in c.detectors: self.rate["rate_cusum"] = RateCUSUM(c.rate_ratio, c.rate_h, c.p0_quantile).fit(f, p0)
+        if "binomial" in c.detectors and p0 is not None:   # the early judge: only until the Phase I baseline (its ARL0 is ~100,000 parts)
+            self.rate["binomial"] = BinomialWindow(c.binomial_window, c.binomial_alpha, c.p0_quantile).fit(f, p0)
+        self.rate_from, self.rate_at = ("expected" if p0 is not None else "baseline"), self.n_parts
+        self.rate_x.clear(); self.pchart_x.clear()
 
-    def _fit_score(self):
-        c, b = self.cfg, np.asarray(self.base)
-        if "ewma" in c.detectors: self.score["ewma"] = ScoreEWMA(c.ewma_lambda, c.ewma_L).fit(b)
-        if "cusum" in c.detectors: self.score["cusum"] = ScoreCUSUM(c.cusum_k, c.cusum_h).fit(b)
-        if "ks" in c.detectors: self.score["ks"] = ScoreKS(c.ks_window, c.ks_every, c.ks_alpha).fit(b, self.reference)
+    def _fit_score(self, reference=None):
+        "The score charts from the model's good scores (`reference`: upper side only), else from the Phase I baseline (two-sided, and the KS tests)."
+        c, b, upper = self.cfg, np.asarray(self.base if reference is None else reference, float), reference is not None
+        self.score = {}
+        if "ewma" in c.detectors: self.score["ewma"] = ScoreEWMA(c.ewma_lambda, c.ewma_L).fit(b, upper)
+        if "cusum" in c.detectors: self.score["cusum"] = ScoreCUSUM(c.cusum_k, c.cusum_h).fit(b, upper)
+        if "ks" in c.detectors and not upper: self.score["ks"] = ScoreKS(c.ks_window, c.ks_every, c.ks_alpha).fit(b, self.reference)
+        self.score_from, self.score_at = ("reference" if upper else "baseline"), self.n_passed
+        self.score_x.clear()
 
     @staticmethod
     def _id(ids:deque, total:int, idx:int):
         pos = idx - (total - len(ids))
         return ids[pos] if 0 <= pos < len(ids) else None
 
-    def update(self, verdict:str, score:float, part:str|None=None) -> list[tuple[Signal, str|None]]:
-        "Feed one part; a list of `(signal, first part id)`."
-        c, out, bad = self.cfg, [], verdict != "good"
+    def _run(self, dets:dict, value, ids:deque, total:int, at:int, x:int, ts, seq) -> list:
+        "Feed `value` to the detectors; `(signal, first part id)` of each signal (marked on the charts at part number `x`)."
+        out = []
+        for d in dets.values():
+            s = d.update(value)
+            if s:
+                out.append((s, self._id(ids, total, at + s.first)))
+                self.marks.append(dict(x=x, t=ts, detector=s.detector, rule=s.rule, seq=seq))
+        return out
+
+    def update(self, verdict:str, score:float, part:str|None=None,
+               ts:float|None=None, # the part's time (for the charts)
+               threshold:float|None=None, # the model's threshold at this part (for the charts)
+               seq:int|None=None, # the event's number in the twin's store (marks say which event raised them)
+              ) -> list[tuple[Signal, str|None]]:
+        "Feed one part; a list of `(signal, first part id)`. While a baseline is collected, the charts started from the stated rate or the good scores judge; a signal then restarts the baseline after it."
+        c, bad, x = self.cfg, verdict != "good", self.total
+        self.total += 1
         self.parts.append(part); self.n_parts += 1
-        if len(self.flags) < c.baseline_parts:
-            self.flags.append(bad)
-            if len(self.flags) == c.baseline_parts: self._fit_rate()
-        else:
-            for d in self.rate.values():
-                s = d.update(bad)
-                if s: out.append((s, self._id(self.parts, self.n_parts, s.first + c.baseline_parts)))
+        self.trace.append((x, ts, float(score), bad, threshold))
+        out = self._run(self.rate, bad, self.parts, self.n_parts, self.rate_at, x, ts, seq)
+        if self.rate: self.rate_x.append(x)
+        if "pchart" in self.rate and self.rate["pchart"].k % self.rate["pchart"].n == 0: self.pchart_x.append(x)
+        if self.rate_from != "baseline":
+            if out: self.flags = []                           # an out-of-control stretch sets no limits: the baseline starts after it
+            else:
+                self.flags.append(bad)
+                if len(self.flags) == c.baseline_parts: self._fit_rate()
         if bad: return out
         self.passed.append(part); self.n_passed += 1; self.recent.append(float(score))
-        if len(self.base) < c.baseline_scores:
-            self.base.append(float(score))
-            if len(self.base) == c.baseline_scores: self._fit_score()
-        else:
-            for d in self.score.values():
-                s = d.update(float(score))
-                if s: out.append((s, self._id(self.passed, self.n_passed, s.first + c.baseline_scores)))
-        return out
+        sig = self._run(self.score, float(score), self.passed, self.n_passed, self.score_at, x, ts, seq)
+        if self.score: self.score_x.append(x)
+        if self.score_from != "baseline":
+            if sig: self.base = []
+            else:
+                self.base.append(float(score))
+                if len(self.base) == c.baseline_scores: self._fit_score()
+        return out + sig
 
     @property
     def phase(self) -> dict:
-        "Baseline progress: parts and passed scores collected / needed."
+        "Baseline progress (parts and passed scores collected / needed), what the limits come from now, and whether every chart judges."
         return dict(rate=f"{len(self.flags)}/{self.cfg.baseline_parts}", score=f"{len(self.base)}/{self.cfg.baseline_scores}",
+                    rate_from=self.rate_from, score_from=self.score_from, expected_rate=self.expected_rate,
                     monitoring=bool(self.rate) and bool(self.score))
 
     def charts(self, last:int=300) -> dict:
-        "The chart data of the station (recent points, limits), JSON-ready."
+        "The chart data of the station, JSON-ready: recent parts (number, time, score, verdict, threshold), each chart's points with their part numbers and limits, and the alarm marks."
         r = lambda v: None if v is None else round(float(v), 5)
-        out = dict(phase=self.phase, scores=[r(x) for x in list(self.recent)[-last:]])
+        xs = lambda d, n: list(d)[-n:] if n else []
+        tr = list(self.trace)[-last:]
+        out: dict[str, Any] = dict(phase=self.phase, scores=[r(x) for x in list(self.recent)[-last:]],
+                   parts=dict(x=[t[0] for t in tr], t=[r(t[1]) for t in tr], score=[r(t[2]) for t in tr], rejected=[t[3] for t in tr]),
+                   threshold=next((r(t[4]) for t in reversed(tr) if t[4] is not None), None))
+        lo = tr[0][0] if tr else 0
+        out["alarms"] = [m for m in self.marks if m["x"] >= lo]
         if "pchart" in self.rate:
-            p = self.rate["pchart"]; out["pchart"] = dict(points=[r(x) for x in p.points[-last:]], subgroup=p.n, **{k: r(v) for k, v in p.limits().items()})
+            p = self.rate["pchart"]; pts = p.points[-last:]
+            out["pchart"] = dict(points=[r(v) for v in pts], x=xs(self.pchart_x, len(pts)), subgroup=p.n, **{k: r(v) for k, v in p.limits().items()})
         if "rate_cusum" in self.rate:
-            q = self.rate["rate_cusum"]; out["rate_cusum"] = dict(series=[r(x) for x in list(q.series)[-last:]], h=q.h, p0=r(q.p0))
+            q = self.rate["rate_cusum"]; ser = list(q.series)[-last:]
+            out["rate_cusum"] = dict(series=[r(v) for v in ser], x=xs(self.rate_x, len(ser)), h=q.h, p0=r(q.p0))
+        if "binomial" in self.rate:
+            b = self.rate["binomial"]; ser = list(b.series)[-last:]
+            out["binomial"] = dict(share=[r(s) for s, _ in ser], ucl=[r(u) for _, u in ser], x=xs(self.rate_x, len(ser)),
+                                   p0=r(b.p0), window=b.window, alpha=b.alpha, source=self.rate_from)
         if "ewma" in self.score:
             e = self.score["ewma"]; ser = list(e.series)[-last:]
-            out["ewma"] = dict(series=[r(z) for z, _ in ser], lcl=[r(e.mu - w) for _, w in ser], ucl=[r(e.mu + w) for _, w in ser], target=r(e.mu), sigma=r(e.sigma))
+            out["ewma"] = dict(series=[r(z) for z, _ in ser], lcl=[None if e.upper else r(e.mu - w) for _, w in ser], ucl=[r(e.mu + w) for _, w in ser],
+                               x=xs(self.score_x, len(ser)), target=r(e.mu), sigma=r(e.sigma), source=self.score_from)
         if "cusum" in self.score:
             u = self.score["cusum"]; ser = list(u.series)[-last:]
-            out["cusum"] = dict(high=[r(a) for a, _ in ser], low=[r(b) for _, b in ser], h=u.h)
+            out["cusum"] = dict(high=[r(a) for a, _ in ser], low=[r(b) for _, b in ser], x=xs(self.score_x, len(ser)), h=u.h)
         if "ks" in self.score: out["ks"] = self.score["ks"].last
         return out
 
@@ -809,7 +904,7 @@ class Twin:
 
     def _fresh(self):
         self.states = {s.id: StationState(s.id) for s in self.line.stations}
-        self.spc = {s.id: StationSPC(self.cfg, self.references[s.id]) for s in self.line.stations}
+        self.spc = {s.id: StationSPC(self.cfg, self.references[s.id], s.expected_defect_rate) for s in self.line.stations}
         self.last_seq, self.n_events = 0, 0
 
     def rebuild(self):
@@ -821,10 +916,10 @@ class Twin:
             pending = sorted(rebase)
             for ev in self.store.events():
                 while pending and pending[0] <= ev["seq"]:
-                    for sid in rebase.pop(pending.pop(0)): self.spc[sid].reset()
+                    for sid in rebase.pop(pending.pop(0)): self.spc[sid].reset(prior=False)
                 if ev["station"] in self.states: self._apply(ev, ev["seq"])
             for seq in pending:
-                for sid in rebase[seq]: self.spc[sid].reset()
+                for sid in rebase[seq]: self.spc[sid].reset(prior=False)
             al = self.store.alarms(limit=100000)
             self.open = {(a["station"], a["rule"]): a for a in reversed(al) if not a["acked"]}
             self.last_alarm = {}
@@ -839,7 +934,19 @@ class Twin:
         if ev["kind"] == "state":
             st.set(ev["state"], ev["ts"], ev["reason"]); return []
         st.part(ev["verdict"], ev["part"], ev["ts"])
-        return self.spc[ev["station"]].update(ev["verdict"], ev["score"], ev["part"])
+        return self.spc[ev["station"]].update(ev["verdict"], ev["score"], ev["part"], ts=ev["ts"], threshold=ev["threshold"], seq=seq)
+
+# %% ../nbs/15_twin.ipynb #7c47d6c8
+def idle_reason(st:StationState, # the station's live state
+                station:Station, # its line-file entry
+               ) -> str|None:
+    "Why an idle station is idle when no event said so: it has sent nothing yet (and what it waits for), or its last part and when."
+    if st.state != "idle" or st.reason: return None
+    if st.parts == 0 and st.since is None:
+        src = f"inspection events from {station.source}" if station.source else "inspection events from its camera" if station.model else "state events"
+        return f"no events received yet (waiting for {src})"
+    when = "" if st.last_ts is None else time.strftime(" at %H:%M:%S", time.localtime(st.last_ts))
+    return f"no part since {st.last_part}{when}" if st.last_part else "idle since it was told so"
 
 # %% ../nbs/15_twin.ipynb #21cf92d1
 @patch
@@ -913,7 +1020,7 @@ def ack(self:Twin, alarm_id:int, by:str|None=None, note:str|None=None,
         a = {**row, **vals}
         if self.open.get((a["station"], a["rule"]), {}).get("id") == a["id"]: del self.open[(a["station"], a["rule"])]
         if self.last_alarm.get(a["station"], {}).get("id") == a["id"]: self.last_alarm[a["station"]] = a
-        if rebaseline: self.spc[a["station"]].reset()
+        if rebaseline: self.spc[a["station"]].reset(prior=False)
         self.version += 1
         return a
 
@@ -925,7 +1032,7 @@ def snapshot(self:Twin) -> dict:
         sts = []
         for s in self.line.stations:
             st, la = self.states[s.id], self.last_alarm.get(s.id)
-            sts.append(dict(id=s.id, name=s.name, inspects=s.inspects, takt_s=s.takt_s, state=st.state, reason=st.reason,
+            sts.append(dict(id=s.id, name=s.name, inspects=s.inspects, takt_s=s.takt_s, state=st.state, reason=st.reason or idle_reason(st, s),
                             since=st.since, parts=st.parts, defects=st.defects, reviews=st.reviews, last_part=st.last_part,
                             yield_=st.yield_, phase=self.spc[s.id].phase if s.inspects else None,
                             open_alarms=sum(1 for k in self.open if k[0] == s.id),
@@ -935,9 +1042,13 @@ def snapshot(self:Twin) -> dict:
 
 @patch
 def charts(self:Twin, station:str, last:int=300) -> dict:
-    "Chart data of one station (KeyError for an unknown one)."
+    "Chart data of one station (KeyError for an unknown one); each alarm mark says whether it `opened` an alarm or repeated an open one."
     self.line.station(station)
-    with self.lock: return dict(station=station, **self.spc[station].charts(last))
+    with self.lock:
+        out = dict(station=station, **self.spc[station].charts(last))
+        opened = {(a["rule"], a["signal_seq"]) for a in self.store.alarms(station=station, limit=10000)}
+        out["alarms"] = [dict(m, opened=(m["rule"], m["seq"]) in opened) for m in out["alarms"]]
+        return out
 
 # %% ../nbs/15_twin.ipynb #672dd590
 class EventBatch(BaseModel):

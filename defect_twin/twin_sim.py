@@ -273,7 +273,7 @@ def simulate(line:Line, # the line; its first inspecting station gets the images
 def scenarios(scale:float=1.0, # stream lengths relative to the bars (1.0: 6,000 stable parts)
               baseline:int|None=None, # the SPC baseline the streams are built around (default: `SPCConfig().baseline_parts`)
              ) -> dict:
-    "The standard scenarios: stable, brightness -20 %, defect rate 5 -> 15 %, blur, sensor noise, dust; `(parts, change_at, defect_rate, disturbances)`."
+    "The standard scenarios: stable, brightness -20 %, defect rate 5 -> 15 %, blur, sensor noise, dust, and a start-up at 30 % defects; `(parts, change_at, defect_rate, disturbances)`."
     baseline = SPCConfig().baseline_parts if baseline is None else int(baseline)
     at = baseline + int(300 * scale)
     tail = lambda k: at + k        # the parts after the change are not scaled: the delay bars need them
@@ -282,7 +282,9 @@ def scenarios(scale:float=1.0, # stream lengths relative to the bars (1.0: 6,000
             "defect rate 5 -> 15 %": (tail(600), at, 0.05, [Disturbance("defect_rate", at, 0.15)]),
             "blur sigma 2 px": (tail(200), at, 0.0, [Disturbance("blur", at, 2.0)]),
             "sensor noise sigma 8": (tail(200), at, 0.0, [Disturbance("noise", at, 8.0)]),
-            "dust, 4 spots": (tail(200), at, 0.0, [Disturbance("dust", at, 4)])}
+            "dust, 4 spots": (tail(200), at, 0.0, [Disturbance("dust", at, 4)]),
+            # the line starts bad: judged from the first part only when the line file states `expected_defect_rate`
+            "startup at 30 % defects": (200, 0, 0.30, [])}
 
 def run_scenarios(line:Line, src:ImageSource, score:CachedScorer, # scorer of the line's camera station
                   db_dir:str|Path, # one SQLite database per scenario goes here
@@ -303,7 +305,7 @@ def run_scenarios(line:Line, src:ImageSource, score:CachedScorer, # scorer of th
         fa = r.false_alarms(at if at is not None else n)
         rows.append(dict(scenario=name, parts=n, change_at=at, first_alarm=None if first is None else f"{first['detector']}/{first['rule']}",
                          delay_parts=None if first is None else first["part_index"] - at + 1,
-                         false_alarms=len(fa), alarms=len(r.alarms), scored=r.scored, wall_s=round(r.wall_s, 1)))
+                         false_alarms=len(fa), alarms=len(r.alarms), scored=r.scored, wall_s=round(r.wall_s, 1), db=str(db)))
         log.info(f"{name}: {rows[-1]}")
     score.save()
     return rows, results

@@ -31,3 +31,14 @@ class TwinServer(PyServer):
         code = (f"from defect_twin.twin import serve_twin; serve_twin({self.line!r}, {self.db!r}, port={port}, "
                 f"api_key={self.api_key!r}, log_level='warning')")
         super().__init__(code, port, "/api/v1/line", ready_timeout, headers={"X-API-Key": api_key} if api_key else {})
+
+STARTUP_LINE = """name: startup_line
+stations:
+  - {{id: fill, takt_s: 0.9, buffer: 3}}
+  - {{id: cam, name: Bottle camera, model: {model}, takt_s: 1.0, buffer: 3, expected_defect_rate: 0.02}}
+  - {{id: pack, takt_s: 0.95, buffer: 3}}
+"""
+
+def write_startup_line(d, model) -> pathlib.Path:
+    "A filler, a camera station (the model folder `model`) that states 2 % expected rejects, and a packer."
+    p = pathlib.Path(d)/"startup_line.yaml"; p.write_text(STARTUP_LINE.format(model=model)); return p
