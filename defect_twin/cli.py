@@ -166,7 +166,7 @@ def add_tracking_flags(p:argparse.ArgumentParser, # a `train KIND` parser
     "Add `--no-track`, `--tracking-uri` and `--register NAME` to a train command."
     g = p.add_argument_group("tracking (MLflow)")
     g.add_argument("--no-track", dest="track", action="store_false", help="do not log the training to MLflow")
-    g.add_argument("--tracking-uri", default=None, help="MLflow server or store; default $MLFLOW_TRACKING_URI, else mlflow.db here")
+    g.add_argument("--tracking-uri", default=None, help="MLflow server or store; default $MLFLOW_TRACKING_URI, else the one local store (tracking.tracking_dir(): $DEFECT_TWIN_MLFLOW_DIR or ~/.local/share/defect_twin/mlflow)")
     g.add_argument("--register", default=None, metavar="NAME", help="export to ONNX and register the model under NAME")
     return p
 
@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("model_dir", help="a model folder (exported or not)")
     pr.add_argument("inputs", nargs="+", help="image files, folders (recursive), globs or CSVs with a path column")
     pr.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    pr.add_argument("--save-overlays", action="store_true", help="write heatmap overlays (anomaly models)")
+    pr.add_argument("--save-overlays", action="store_true", help="write a panel per image (image | anomaly map | mask | contour, with score and verdict) into panels/ and link it from predictions.csv (anomaly models)")
     pr.add_argument("--save-masks", action="store_true", help="write binary masks: map >= threshold")
     pr.add_argument("--batch-size", type=int, default=16, help="images per model call")
     pr.add_argument("--runtime", choices=["auto", "onnx", "torch"], default="auto", help="auto: ONNX Runtime when the folder is exported")
