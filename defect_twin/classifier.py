@@ -533,7 +533,7 @@ def train_classifier(data, # `sample`, `mvtec:CATEGORY`, a folder or CSV (see `d
 def save_classifier(model:ClassifierModel, out:str|Path, spec:PreprocessSpec, threshold:float, rule:str,
                     metrics:dict|None=None, meta:dict|None=None, preds:pd.DataFrame|None=None,
                     history:pd.DataFrame|None=None) -> Path:
-    "Write a classifier model folder: model.json, preprocess.json, threshold.json, metrics.json, model.pt (+ predictions, figures)."
+    "Write a classifier model folder: model.json, preprocess.json, threshold.json, metrics.json, model.pt (+ predictions, figures), sealed by manifest.json."
     mf = ModelFolder(out); mf.path.mkdir(parents=True, exist_ok=True)
     cfg = model.config
     mf.write_json(mf.META, dict(kind="classifier", name=f"classifier-{cfg['backbone']}", version=defect_twin.__version__,
@@ -551,6 +551,7 @@ def save_classifier(model:ClassifierModel, out:str|Path, spec:PreprocessSpec, th
         if preds.label.nunique() == 2:
             M.plot_roc(preds.label, preds.score, path=mf.file("roc.png"))
             M.plot_confusion(preds.label, preds.score, threshold, path=mf.file("confusion.png"))
+    mf.seal(by="classifier.save_classifier")     # hashes of model.json, preprocess.json, threshold.json and model.pt: hand edits refused at load
     return mf.path
 
 def load_classifier(model_dir:str|Path, # a folder written by `train_classifier`

@@ -370,11 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = _cmd(sub, "run", "execute a run spec's pipeline notebooks with papermill",
              ["defect-twin run                  # the bundled default spec: the sample, on a CPU", "defect-twin run my_run.yaml --root runs"])
     r.add_argument("spec", nargs="?", default=None, help="run spec YAML (default: the bundled default spec)")
-    r.add_argument("--root", default="papermill_runs", metavar="DIR", help="folder of the runs")
+    r.add_argument("--root", default=None, metavar="DIR", help="folder of the runs (default: $DEFECT_TWIN_RUNS, else papermill_runs)")
     r.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: the spec's, else the embedded sqlite store)")
 
     rs = _cmd(sub, "runs", "list past runs, or compare two", ["defect-twin runs", "defect-twin runs --compare RUN_A RUN_B"])
-    rs.add_argument("--root", default="papermill_runs", metavar="DIR", help="folder of the runs")
+    rs.add_argument("--root", default=None, metavar="DIR", help="folder of the runs (default: $DEFECT_TWIN_RUNS, else papermill_runs)")
     rs.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="two run names to compare (default: list the runs)")
     return p
 
@@ -565,11 +565,11 @@ def _run(a):
     run_dir = run_pipeline(spec, root=a.root)
     print(f"run finished: {run_dir}")
     for k, v in _headline(run_dir).items(): print(f"  {k}: {v:.4f}" if isinstance(v, float) else f"  {k}: {v}")
+    print(f"the run's report: {run_dir/'index.html'}")
 
 def _runs(a):
-    from defect_twin.runs import list_runs, compare_runs
-    df = compare_runs(*a.compare, root=a.root) if a.compare else list_runs(a.root)
-    print(df.to_string() if len(df) else f"no runs under {a.root}")
+    from defect_twin.runs import runs_table, compare_runs
+    print(compare_runs(*a.compare, root=a.root).to_string() if a.compare else runs_table(a.root))
 
 # %% ../nbs/14_cli.ipynb #cli0c004
 def _line_file(name):

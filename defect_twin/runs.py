@@ -6,7 +6,7 @@ Docs: https://defect-twin.github.io/defect_twin/runs.html.md"""
 
 # %% ../nbs/13_runs.ipynb #304a21ab
 from __future__ import annotations
-import json, time, datetime, re
+import json, os, time, datetime, re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from pathlib import Path
@@ -14,9 +14,11 @@ from .core import ConfigMixin, get_logger, PKG_DIR, KINDS
 if TYPE_CHECKING: import pandas as pd   # imported where used
 
 # %% auto #0
-__all__ = ['STAGES', 'HEADLINE', 'default_spec_path', 'packaged_specs', 'spec_path', 'stage_notebook', 'RunSpec', 'resolve_spec',
-           'resolve_data', 'StageFailed', 'pipeline_dir', 'stage_params', 'run_stage', 'pipeline_notebooks',
-           'sync_pipelines', 'safe_run_name', 'track_run', 'run_pipeline', 'list_runs', 'compare_runs']
+__all__ = ['STAGES', 'RUNS_ENV', 'CATCH_HEADLINE_FRR', 'FIGURE_TITLES', 'WIDE_FIGURES', 'HEADLINE', 'default_spec_path',
+           'packaged_specs', 'spec_path', 'stage_notebook', 'RunSpec', 'resolve_spec', 'resolve_data', 'StageFailed',
+           'pipeline_dir', 'stage_params', 'run_stage', 'pipeline_notebooks', 'sync_pipelines', 'runs_root',
+           'run_evaluation', 'catch_headline', 'report_headline', 'catch_table', 'per_type_table', 'write_run_report',
+           'safe_run_name', 'track_run', 'run_pipeline', 'list_runs', 'compare_runs', 'runs_table']
 
 # %% ../nbs/13_runs.ipynb #404b7e8b
 def default_spec_path() -> Path:
@@ -162,6 +164,184 @@ def sync_pipelines(src:str|Path|None=None, # the notebooks' source (default `nbs
             if not check: extra.unlink()
     return changed
 
+# %% ../nbs/13_runs.ipynb #rr000002
+RUNS_ENV = "DEFECT_TWIN_RUNS"    # environment variable naming the default folder of runs
+
+def runs_root(root:str|Path|None=None, # a folder given explicitly (`--root`); wins over the rest
+             ) -> Path:
+    "Folder of the runs: `root` when given, else `$DEFECT_TWIN_RUNS`, else `papermill_runs` in the working directory."
+    return Path(root or os.environ.get(RUNS_ENV) or "papermill_runs").expanduser()
+
+# %% ../nbs/13_runs.ipynb #rr000005
+def run_evaluation(run_dir:str|Path) -> dict:
+    "The evaluation a run made (`figures/metrics.json`, else the model folder's `metrics.json`): the one with `catch` and `decision`; {} when none."
+    for p in (Path(run_dir)/"figures"/"metrics.json", Path(run_dir)/"model"/"metrics.json"):
+        try: m = json.loads(p.read_text()) if p.is_file() else None
+        except (OSError, json.JSONDecodeError): m = None
+        if isinstance(m, dict) and isinstance(m.get("catch"), dict): return m
+    return {}
+
+# %% ../nbs/13_runs.ipynb #rr000008
+CATCH_HEADLINE_FRR = (0.01, 0.02)   # the false-reject rates whose catch rate a run's headline metrics carry
+
+def catch_headline(ev:dict, # an evaluation's metrics.json (`run_evaluation`)
+                   targets:tuple=CATCH_HEADLINE_FRR, # false-reject rates to report the catch rate at
+                  ) -> dict:
+    "Flat catch-rate metrics of an evaluation: `catch_rate_served`, `frr_served` and `catch_rate_at_frr_<rate>` per target; {} without `catch`."
+    c = ev.get("catch") if isinstance(ev, dict) else None
+    if not isinstance(c, dict) or not isinstance(c.get("served"), dict): return {}
+    out = {"catch_rate_served": c["served"]["catch_rate"], "frr_served": c["served"]["frr"]}
+    rows = {round(float(r["target"]), 6): r for r in c.get("at_frr", [])}
+    for t in targets:
+        r = rows.get(round(float(t), 6))
+        if r is not None: out[f"catch_rate_at_frr_{t:g}"] = r["catch_rate"]
+    return out
+
+# %% ../nbs/13_runs.ipynb #rr000011
+def _pct(x, digits:int=0) -> str:
+    "A rate as a percentage, `-` when there is none."
+    return "-" if x is None else f"{100 * x:.{digits}f} %"
+
+def report_headline(ev:dict, # the run's evaluation (`run_evaluation`)
+                    rec:dict|None=None, # the run's run.json
+                   ) -> str:
+    "The run's decision in plain words: the catch rate and the false-reject rate at the served threshold (or why there is none)."
+    rec = rec or {}
+    if rec.get("status") == "failed": return f"The run failed at its {rec.get('failed_stage', '?')} stage: no decision to report."
+    sv = ((ev or {}).get("catch") or {}).get("served")
+    if not sv:
+        return f"No model was evaluated in this run (stages: {', '.join(rec.get('stages') or []) or 'none'}): no decision to report."
+    return (f"Catches {_pct(sv['catch_rate'])} of defects ({sv['caught']} of {sv['n_defect']}) and rejects "
+            f"{_pct(sv['frr'], 1)} of good parts ({sv['good_rejected']} of {sv['n_good']}) at the served threshold {sv['threshold']:.4g}.")
+
+# %% ../nbs/13_runs.ipynb #rr000014
+def catch_table(ev:dict) -> "pd.DataFrame":
+    "Catch rate and false-reject rate at the served threshold and at each false-reject target, with counts and 95 % intervals."
+    import pandas as pd
+    c = (ev or {}).get("catch") or {}
+    rows = []
+    def iv(lo_hi): return f"{100 * lo_hi[0]:.1f}-{100 * lo_hi[1]:.1f} %" if lo_hi else "-"
+    for name, r in [("served", c.get("served"))] + [(f"at FRR {100 * r['target']:g} %", r) for r in c.get("at_frr", [])]:
+        if not r: continue
+        note = "" if r.get("resolved", True) else f"needs ≥ {r['good_needed']} good images; here no good part is rejected"
+        rows.append({"operating point": name, "threshold": f"{r['threshold']:.4g}",
+                     "good rejected": f"{r['good_rejected']} of {r['n_good']}", "false-reject rate": _pct(r["frr"], 1),
+                     "FRR 95 % interval": iv(r.get("frr_interval")), "defects caught": f"{r['caught']} of {r['n_defect']}",
+                     "catch rate": _pct(r["catch_rate"]), "catch 95 % interval": iv(r.get("catch_interval")),
+                     "escapes": r["escapes"], "note": note})
+    return pd.DataFrame(rows)
+
+def per_type_table(ev:dict, # the run's evaluation
+                   targets:tuple=CATCH_HEADLINE_FRR, # false-reject rates to show the catch rate at, beside the served one
+                  ) -> "pd.DataFrame":
+    "Catch rate per defect type with counts: at the served threshold (caught, escapes) and at the false-reject `targets`."
+    import pandas as pd
+    c = (ev or {}).get("catch") or {}
+    sv = c.get("served") or {}
+    at = {round(float(r["target"]), 6): r for r in c.get("at_frr", [])}
+    rows = []
+    for t, d in (sv.get("per_defect_type") or {}).items():
+        row = {"defect type": t, "images": d["n"], "caught": d["caught"], "escapes": d["escapes"], "catch rate (served)": _pct(d["catch_rate"])}
+        for f in targets:
+            r = at.get(round(float(f), 6))
+            if r and t in r.get("per_defect_type", {}): row[f"catch rate at FRR {100 * f:g} %"] = _pct(r["per_defect_type"][t]["catch_rate"])
+        rows.append(row)
+    if rows:
+        rows.append({"defect type": "all defects", "images": sv["n_defect"], "caught": sv["caught"], "escapes": sv["escapes"],
+                     "catch rate (served)": _pct(sv["catch_rate"]),
+                     **{f"catch rate at FRR {100 * f:g} %": _pct(at[round(float(f), 6)]["catch_rate"]) for f in targets if round(float(f), 6) in at}})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/13_runs.ipynb #rr000017
+FIGURE_TITLES = {"catch_curve": "Catch rate vs false-reject rate, the served threshold marked", "roc": "ROC curve",
+                 "pr": "Precision-recall curve", "score_hist": "Score histogram with the threshold",
+                 "confusion": "Confusion matrix at the served threshold", "pro_curve": "Per-region overlap (PRO) curve",
+                 "heatmaps": "Heatmaps: defects caught best, missed worst, most suspicious good parts",
+                 "history": "Training history", "gradcam": "Where the classifier looks (Grad-CAM)",
+                 "sample_grid": "Sample images of the data", "histograms": "Image statistics",
+                 "defect_locations": "Where the defects are", "benchmark": "Latency by backend and batch size"}
+WIDE_FIGURES = ("heatmaps", "sample_grid")
+
+def _run_figures(run_dir:Path) -> list[Path]:
+    "The run's PNG figures, relative to the run folder: the evaluation's (catch curve first), then the stages' own."
+    ev = sorted((run_dir/"figures").glob("*.png"), key=lambda p: (p.stem != "catch_curve", p.name))
+    return [p.relative_to(run_dir) for p in ev + sorted(run_dir.glob("*.png"))]
+
+def _notebook_html(nb:Path) -> Path|None:
+    "The executed notebook rendered beside it as HTML (nbconvert, outputs and figures included); None if it cannot be rendered."
+    out = nb.with_suffix(".html")
+    try:
+        from nbconvert import HTMLExporter
+        body, _ = HTMLExporter().from_filename(str(nb))
+        out.write_text(body)
+        return out
+    except Exception as e:
+        get_logger("runs").warning(f"{nb.name} not rendered to HTML ({type(e).__name__}: {e}); the report links the notebook itself")
+        return None
+def write_run_report(run_dir:str|Path, # a run folder (with run.json)
+                     notebooks_html:bool=True, # also render each executed notebook to HTML and link it
+                    ) -> Path:
+    "Write the run's `index.html`: the decision in plain words, the metrics, the catch rate per defect type, the figures and the executed notebooks; every link relative."
+    import html as H
+    run_dir = Path(run_dir)
+    rec = json.loads((run_dir/"run.json").read_text()) if (run_dir/"run.json").is_file() else {}
+    ev, e = run_evaluation(run_dir), H.escape
+    def table(df): return df.to_html(index=False, border=0, escape=True) if len(df) else ""
+    def link(rel, text=None): return f'<a href="{e(Path(rel).as_posix())}">{e(text or Path(rel).as_posix())}</a>'
+    head = report_headline(ev, rec)
+    parts = [f'<section id="decision"><p id="headline" class="{"" if ev else "bad"}">{e(head)}</p>']
+    if ev.get("decision"): parts.append(f'<p class="decision">Decision: <span id="decision-line">{e(ev["decision"])}</span></p>')
+    if rec.get("status") == "failed": parts.append(f'<p class="warn">{e(rec.get("error", ""))}</p>')
+    for w in rec.get("warnings") or []: parts.append(f'<p class="warn">{e(w)}</p>')
+    if ev.get("threshold_rule"): parts.append(f'<p class="muted">Threshold rule: {e(str(ev["threshold_rule"]))}; the rates here are measured on the '
+                                            f'{ev.get("n_good", "?")} good and {ev.get("n_defect", "?")} defective test images of {e(str(ev.get("data", "")))}.</p>')
+    parts.append("</section>")
+    if ev:
+        parts.append(f'<section id="operating-points"><h2>Catch rate at each false-reject rate</h2>{table(catch_table(ev))}'
+                     f'<p class="muted">{e((ev.get("catch") or {}).get("goods", ""))}; intervals: {e((ev.get("catch") or {}).get("interval", ""))}.</p></section>')
+        parts.append(f'<section id="per-type"><h2>Catch rate per defect type</h2>{table(per_type_table(ev))}</section>')
+    keys = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "accuracy", "precision", "recall", "f1", "threshold",
+            "n_images", "n_good", "n_defect", "predict_ms_per_image")
+    rows = [(k, ev[k]) for k in keys if isinstance(ev.get(k), (int, float))]
+    rows += [(k, v) for k, v in (rec.get("metrics") or {}).items() if k.startswith("p95_ms")]
+    rows += [(f"{s} stage (s)", v) for s, v in (rec.get("stages") or {}).items()]
+    if rows:
+        import pandas as pd
+        df = pd.DataFrame(rows, columns=["metric", "value"])
+        df["value"] = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in df.value]
+        parts.append(f'<section id="metrics"><h2>Metrics</h2>{table(df)}</section>')
+    figs = _run_figures(run_dir)
+    if figs:
+        items = "".join(f'<figure class="{"wide" if f.stem in WIDE_FIGURES else ""}"><a href="{e(f.as_posix())}"><img src="{e(f.as_posix())}" '
+                        f'alt="{e(f.stem)}"></a><figcaption>{e(FIGURE_TITLES.get(f.stem, f.stem.replace("_", " ")))} '
+                        f'({e(f.as_posix())})</figcaption></figure>' for f in figs)
+        parts.append(f'<section id="figures"><h2>Figures</h2><div class="figs">{items}</div></section>')
+    nbs = sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))
+    if nbs:
+        secs, li = list((rec.get("stages") or {}).values()), []
+        for i, nb in enumerate(nbs):
+            h = _notebook_html(nb) if notebooks_html else None
+            t = f" ({secs[i]:.0f} s)" if i < len(secs) else ""
+            li.append(f"<li>{e(nb.stem)}{t}: " + (f"{link(h.name, 'read it')} · " if h else "") + f"{link(nb.name, 'the notebook')}</li>")
+        parts.append(f'<section id="notebooks"><h2>Executed notebooks</h2><ul>{"".join(li)}</ul></section>')
+    files = [f for f in ("run.json", "spec.yaml", "metrics.json", "figures/metrics.json", "benchmark.md", "model/model.json",
+                         "model/threshold.json", "model/metrics.json") if (run_dir/f).is_file()]
+    if files: parts.append(f'<section id="files"><h2>Files</h2><ul>{"".join(f"<li>{link(f)}</li>" for f in files)}</ul></section>')
+    spec = rec.get("spec") or {}
+    sub = " · ".join(str(x) for x in (spec.get("model"), spec.get("backbone"), spec.get("data"), rec.get("started"), rec.get("status")) if x)
+    css = (PKG_DIR/"assets"/"run_report.css").read_text()
+    script = ("addEventListener('load',()=>{const im=[...document.querySelectorAll('#figures img')];"
+              "const bad=im.filter(i=>!(i.complete&&i.naturalWidth>0));"
+              "bad.forEach(i=>{const p=document.createElement('p');p.className='broken';p.textContent='figure missing: '+i.getAttribute('src');i.replaceWith(p)});"
+              "document.body.dataset.figuresLoaded=im.length-bad.length;document.body.dataset.figuresBroken=bad.length});")
+    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(run_dir.name)}: run report</title>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{css}</style></head><body>'
+            f'<header><h1>Run {e(run_dir.name)}</h1><p>{e(sub)}</p></header><main>{"".join(parts)}</main>'
+            f'<script>{script}</script></body></html>\n')
+    out = run_dir/"index.html"
+    out.write_text(page)
+    return out
+
 # %% ../nbs/13_runs.ipynb #2c7c41c5
 def safe_run_name(name:str) -> str:
     "`name` as one path component: letters, digits, `.`, `_` and `-` kept, anything else becomes `_`, no `..`, no leading dot."
@@ -177,6 +357,7 @@ def _headline(run_dir:Path) -> dict:
     out = {}
     m = run_dir/"metrics.json"
     if m.exists(): out.update({k: v for k, v in json.loads(m.read_text()).items() if k in HEADLINE})
+    out.update(catch_headline(run_evaluation(run_dir)))
     b = run_dir/"benchmark.json"
     if b.exists():
         rows = json.loads(b.read_text()).get("rows", [])
@@ -207,13 +388,13 @@ def track_run(run_dir:Path, spec:RunSpec, record:dict, tracking_root:str|Path|No
                 **({"fallback_reason": t.fallback_reason} if t.fell_back else {}))
 
 def run_pipeline(spec:RunSpec|str|Path|None=None, # a RunSpec, a YAML path, a packaged spec's name, or None (the default)
-                 root:str|Path="papermill_runs", # where run folders are created
+                 root:str|Path|None=None, # where run folders are created (default `runs_root()`)
                  run_name:str|None=None, # folder name; default `<date>-<spec name>`
                  tracking_root:str|Path|None=None, # folder of the embedded MLflow store; default the project folder
                 ) -> Path:
-    "Execute the spec's stages with papermill into a new run folder; return the folder (raises `StageFailed`)."
+    "Execute the spec's stages with papermill into a new run folder, with its report `index.html`; return the folder (raises `StageFailed`)."
     log = get_logger("runs")
-    spec = resolve_spec(spec)
+    spec, root = resolve_spec(spec), runs_root(root)
     run_dir = Path(root)/safe_run_name(run_name or f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{spec.name}")
     if run_dir.resolve().parent != Path(root).resolve(): raise ValueError(f"run folder {run_dir} is not inside {root}")
     run_dir.mkdir(parents=True, exist_ok=False)
@@ -227,12 +408,13 @@ def run_pipeline(spec:RunSpec|str|Path|None=None, # a RunSpec, a YAML path, a pa
         nb = stage_notebook(stage, spec.model)
         try: secs = run_stage(nbs/nb, run_dir/f"{i:02d}_{nb}", params, cwd=run_dir)
         except StageFailed as e:
-            record.update(status="failed", failed_stage=stage, error=str(e))
+            record.update(status="failed", failed_stage=stage, error=str(e), report="index.html")
             (run_dir/"run.json").write_text(json.dumps(record, indent=2))
+            log.error(f"the run's report: {write_run_report(run_dir)}")
             raise
         record["stages"][stage] = round(secs, 2)
         log.info(f"[{i}/{len(spec.stages)}] {stage} done in {secs:.1f} s")
-    record.update(status="ok", metrics=_headline(run_dir), warnings=_warnings(run_dir))
+    record.update(status="ok", metrics=_headline(run_dir), warnings=_warnings(run_dir), report="index.html")
     for w in record["warnings"]: log.warning(w)
     (run_dir/"run.json").write_text(json.dumps(record, indent=2))
     try: record["tracking"] = track_run(run_dir, spec, record, tracking_root)
@@ -242,25 +424,26 @@ def run_pipeline(spec:RunSpec|str|Path|None=None, # a RunSpec, a YAML path, a pa
     finally:
         record["wall_seconds"] = round(time.time() - t_start, 2)     # the whole run, its tracking included
         (run_dir/"run.json").write_text(json.dumps(record, indent=2))
+        log.info(f"the run's report: {write_run_report(run_dir)}")
     return run_dir
 
 # %% ../nbs/13_runs.ipynb #f201f2c3
-def list_runs(root:str|Path="papermill_runs") -> "pd.DataFrame":
-    "One row per run folder under `root`: name, status, model, backbone, seed and headline metrics."
+def list_runs(root:str|Path|None=None) -> "pd.DataFrame":
+    "One row per run folder under `root` (default `runs_root()`): name, status, model, backbone, seed and headline metrics."
     import pandas as pd
     rows = []
-    for rj in sorted(Path(root).glob("*/run.json")):
+    for rj in sorted(runs_root(root).glob("*/run.json")):
         r = json.loads(rj.read_text()); s = r.get("spec", {})
         rows.append(dict(run=rj.parent.name, status=r.get("status"), model=s.get("model"), backbone=s.get("backbone"),
                          data=s.get("data"), seed=s.get("seed"), seconds=round(sum(r.get("stages", {}).values()), 1),
                          **r.get("metrics", {})))
     return pd.DataFrame(rows)
 
-def compare_runs(a:str|Path, b:str|Path, root:str|Path="papermill_runs") -> "pd.DataFrame":
+def compare_runs(a:str|Path, b:str|Path, root:str|Path|None=None) -> "pd.DataFrame":
     "Spec and metrics of two runs side by side, with the rows that differ marked."
     import pandas as pd
     def flat(p):
-        p = Path(p) if Path(p).exists() else Path(root)/p
+        p = Path(p) if Path(p).exists() else runs_root(root)/p
         if not (p/"run.json").exists(): raise FileNotFoundError(f"No run.json in {p}: not a run folder.")
         r = json.loads((p/"run.json").read_text())
         return {**{f"spec.{k}": str(v) for k, v in r.get("spec", {}).items()},
@@ -269,3 +452,15 @@ def compare_runs(a:str|Path, b:str|Path, root:str|Path="papermill_runs") -> "pd.
     df = pd.DataFrame({na: pd.Series(fa), nb_: pd.Series(fb)})
     df["differs"] = [str(x) != str(y) for x, y in zip(df[na], df[nb_])]
     return df
+
+# %% ../nbs/13_runs.ipynb #rr000020
+def runs_table(root:str|Path|None=None, # the runs' folder (default `runs_root()`)
+               digits:int=4, # decimals kept
+              ) -> str:
+    "`list_runs` as plain text for a terminal: no index, floats rounded, `-` for a missing value; where it looked when there is no run."
+    r = runs_root(root)
+    df = list_runs(r)
+    if not len(df):
+        how = "--root" if root else f"${RUNS_ENV}" if os.environ.get(RUNS_ENV) else f"the default; --root or ${RUNS_ENV} point elsewhere"
+        return f"no runs under {r.resolve()} ({how}): `defect-twin run` writes one there"
+    return df.round(digits).to_string(index=False, na_rep="-")

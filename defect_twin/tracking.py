@@ -535,10 +535,12 @@ def log_onnx_model(self:Tracker, onnx_path:str|Path, # a `.onnx` file
     return self._do("onnx", str(onnx_path.resolve()), name, registered_model_name, metadata)
 
 def _flat_numbers(d:dict, prefix:str="") -> dict:
-    "Numeric leaves of a nested dict, keys joined with '.'."
+    "Numeric leaves of a nested dict, keys joined with '.'; a list of dicts that each name a `target` (the catch rates at each false-reject target) is keyed by it."
     out = {}
     for k, v in d.items():
         if isinstance(v, dict): out.update(_flat_numbers(v, f"{prefix}{k}."))
+        elif isinstance(v, list) and v and all(isinstance(r, dict) and "target" in r for r in v):
+            for r in v: out.update(_flat_numbers({kk: vv for kk, vv in r.items() if kk != "target"}, f"{prefix}{k}.{r['target']:g}."))
         elif isinstance(v, (int, float)) and not isinstance(v, bool): out[f"{prefix}{k}"] = v
     return out
 
