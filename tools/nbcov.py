@@ -7,7 +7,7 @@ nbdev-export wrote into a module (the `# %% ../nbs/NB.ipynb #cell-id` marker; sc
 the notebooks and the package are in sync) is compiled with that module's file name and line numbers, so coverage
 sees the module's own lines run. Cells that do not match run unchanged. Every other cell runs as nbdev-test runs it.
 
-It also runs the notebooks itself, two at a time with the longest first (`[notebooks]` in scripts/budgets.toml), and
+It also runs the notebooks itself, two at a time, each in a fresh interpreter, with the longest first (`[notebooks]` in scripts/budgets.toml), and
 writes each notebook's seconds for the timing table (tools/timing.py).
 
 Usage (scripts/test.sh): `python tools/nbcov.py [PATH] --flags slow --n-workers 2 --timing-out _out/timing/notebooks.tsv`.
@@ -84,21 +84,45 @@ def ordered(files, expected):
     "`files` with the notebooks expected to take longest first (`expected`: name -> seconds), the rest in name order."
     return sorted(files, key=lambda f: (-expected.get(f.name, 0), str(f)))
 
-def run(path=None, flags="", n_workers=2, timing_out=None, cell_timing_min=None):
-    "nbdev-test's loop with the notebooks started longest first; writes `notebook, seconds, passed` rows to `timing_out`."
-    import tomllib
+def _in_process(files, flags, n_workers, cell_timing_min):
+    "nbdev's `test_nb` over `files` in this process (n_workers 0) or nbdev's pool: [(passed, seconds)]."
     from fastcore.parallel import parallel
     from nbdev.config import get_config
-    from nbdev.doclinks import nbglob
-    from nbdev.test import test_nb, _keep_file
+    from nbdev.test import test_nb
     cfg = get_config()
     skip = [f for f in str(cfg.tst_flags).split() if f not in flags.split()]
+    return parallel(test_nb, files, skip_flags=skip, force_flags=flags.split(), n_workers=n_workers, basepath=cfg.config_path,
+                    pause=0.01, do_print=True, cell_timeout=cfg.cell_timeout or None, cell_timing_min=cell_timing_min)
+
+def _in_subprocesses(files, flags, n_workers, cell_timing_min):
+    "Each notebook in a fresh interpreter, `n_workers` at a time: a notebook's `@patch`es and module state cannot leak into the next one run by the same worker (they did: a patched `ModelFolder.spec` returned another notebook's class). Output is printed whole as each ends."
+    import subprocess, time
+    from concurrent.futures import ThreadPoolExecutor
+    def one(f):
+        cmd = [sys.executable, __file__, str(f), "--n-workers", "0", "--flags", flags]
+        if cell_timing_min is not None: cmd += ["--cell-timing-min", str(cell_timing_min)]
+        t0 = time.time()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        out = (r.stdout + r.stderr).strip()
+        print(out if r.returncode else "\n".join(l for l in out.splitlines() if not l.startswith("Success")), flush=True)
+        return r.returncode == 0, time.time() - t0
+    with ThreadPoolExecutor(n_workers) as ex: return list(ex.map(one, files))
+
+def run(path=None, flags="", n_workers=2, timing_out=None, cell_timing_min=None):
+    "The notebook tests, longest first (`[notebooks]` of scripts/budgets.toml), each notebook in its own interpreter when `n_workers` > 0; writes `notebook, seconds, passed` rows to `timing_out`."
+    import tomllib
+    from nbdev.config import get_config
+    from nbdev.doclinks import nbglob
+    from nbdev.test import _keep_file
+    cfg = get_config()
     if path and Path(path).is_file(): files = [Path(path).absolute()]
+    elif path and not Path(path).exists():                                    # a glob, e.g. "nbs/0[0-3]*.ipynb"
+        import glob
+        files = [Path(f).absolute() for f in sorted(glob.glob(path, recursive=True)) if f.endswith(".ipynb")]
     else: files = [f.absolute() for f in nbglob(path or cfg.nbs_path, as_path=True) if _keep_file(f, ".notest")]
     expected = tomllib.loads((ROOT/"scripts"/"budgets.toml").read_text()).get("notebooks", {})
     files = ordered(files, expected)
-    res = parallel(test_nb, files, skip_flags=skip, force_flags=flags.split(), n_workers=n_workers, basepath=cfg.config_path,
-                   pause=0.01, do_print=True, cell_timeout=cfg.cell_timeout or None, cell_timing_min=cell_timing_min)
+    res = (_in_process if n_workers == 0 else _in_subprocesses)(files, flags, n_workers, cell_timing_min)
     rows = [(f.name, t, ok) for f, (ok, t) in zip(files, res)]
     if timing_out:
         Path(timing_out).parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +137,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="nbdev-test, longest notebooks first, with module-mapped export cells")
     ap.add_argument("path", nargs="?", default=None, help="a notebook, folder or glob (default: nbs/)")
     ap.add_argument("--flags", default="", help="test flags to run (e.g. slow)")
-    ap.add_argument("--n-workers", type=int, default=2)
+    ap.add_argument("--n-workers", type=int, default=2, help="notebooks at a time, each in its own interpreter (0: all in this one)")
     ap.add_argument("--timing-out", default=None, help="write notebook, seconds, passed rows here")
     ap.add_argument("--cell-timing-min", type=float, default=None, help="print cells slower than this")
     a = ap.parse_args()
