@@ -6,22 +6,26 @@ Docs: https://defect-twin.github.io/defect_twin/features.html.md"""
 
 # %% ../nbs/04c_features.ipynb #f0a1b2c5
 from __future__ import annotations
-import contextlib
+import contextlib, copy, tempfile, time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from fastcore.basics import patch
-from .core import get_device, ModelFolder, ModelFolderError
-from .transforms import PreprocessSpec
+from .core import get_device, ModelFolder, ModelFolderError, get_logger
+from .transforms import PreprocessSpec, view_batches
 from .backbones import create_backbone, default_spec, FeatureExtractor
-from .models import Model
+from .models import Model, image_list, image_chunks
 
 # %% auto #0
 __all__ = ['BACKBONE_FILE', 'PatchEmbedder', 'default_layers', 'gaussian_kernel1d', 'anomaly_maps', 'torch_threads',
-           'FeatureModel']
+           'FeatureStore', 'FeatureModel', 'fold_batchnorm', 'score_views']
+
+# %% ../nbs/04c_features.ipynb #270e4c80
+_log = get_logger(__name__)
 
 # %% ../nbs/04c_features.ipynb #87acb98e
 def _to_grid(f:torch.Tensor, hw:tuple) -> torch.Tensor:
@@ -111,6 +115,109 @@ def torch_threads(n:int|None):
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/04c_features.ipynb #442035c7
+class FeatureStore:
+    "Patch features of every view of a set of images, embedded once: float32 rows in memory up to `budget_mb`, beyond it in a temporary file."
+    def __init__(self, budget_mb:float=512, # most MB of rows held in memory (beyond: a temporary file)
+                ):
+        self.budget, self.n_images = float(budget_mb) * 2**20, 0
+        self.dim: int|None = None                  # channels of a row
+        self._mem: list = []                       # in-memory chunks of rows (one per `add`)
+        self._file: Any = None                     # the spill file once over budget
+        self._n_file = 0                           # rows in the file
+        self._views: list = []                     # per view: [chunk (-1: file), start row, h, w, H, W, owner]
+        self.view = np.zeros((0, 7), np.int64)
+
+    def __repr__(self):
+        where = "file" if self._file is not None else "memory"
+        return f"FeatureStore({self.n_images} images, {len(self.view)} views, {self.n_rows} rows x {self.dim}, in {where})"
+
+    @property
+    def n_rows(self) -> int:
+        "Rows (patches) of the views in this store."
+        return int((self.view[:, 2] * self.view[:, 3]).sum())
+
+    @property
+    def owner(self) -> np.ndarray:
+        "Image index of each view."
+        return self.view[:, 6]
+
+    @property
+    def spilled(self) -> bool:
+        "True when the rows went to the temporary file."
+        return self._file is not None
+
+    def add(self, f:torch.Tensor, # `BxDxhxw` features of B views
+            owner, # image index of each view
+            input_hw:tuple, # `(H, W)` of the model input the views came from
+           ) -> FeatureStore:
+        "Append a batch of views (rows `h·w × D` per view, view after view)."
+        _, D, h, w = f.shape
+        if self.dim is None: self.dim = int(D)
+        elif D != self.dim: raise ValueError(f"features of {D} channels after features of {self.dim}.")
+        a = np.ascontiguousarray(f.detach().float().cpu().permute(0, 2, 3, 1).reshape(-1, D).numpy())
+        total = sum(len(m) for m in self._mem) + self._n_file + len(a)
+        if self._file is None and total * D * 4 > self.budget: self._spill()
+        if self._file is not None:
+            start = self._n_file; self._file.write(a.tobytes()); self._n_file += len(a); chunk = -1
+        else:
+            start, chunk = 0, len(self._mem); self._mem.append(a)
+        for b, o in enumerate(np.asarray(owner).reshape(-1)):
+            self._views.append([chunk, start + b * h * w, h, w, int(input_hw[0]), int(input_hw[1]), int(o)])
+        self.view = np.asarray(self._views, np.int64).reshape(-1, 7)
+        self.n_images = max(self.n_images, int(self.owner.max()) + 1)
+        return self
+
+    def _spill(self):
+        "Move the rows held so far to an unnamed temporary file; later rows go there too."
+        self._file = tempfile.TemporaryFile()
+        where = {}
+        for c, m in enumerate(self._mem): where[c] = self._n_file; self._file.write(m.tobytes()); self._n_file += len(m)
+        for v in self._views: v[1], v[0] = where[v[0]] + v[1], -1
+        self._mem = []
+
+    def views_of(self, images) -> np.ndarray:
+        "Indices of the views of these images."
+        return np.flatnonzero(np.isin(self.owner, np.asarray(images)))
+
+    def rows(self, views) -> np.ndarray:
+        "The rows of these views, one view after the other, as one `NxD` float32 array."
+        v = self.view[np.asarray(views, np.int64)]
+        n = v[:, 2] * v[:, 3]
+        out, o = np.empty((int(n.sum()), self.dim or 0), np.float32), 0
+        for (chunk, start, *_), k in zip(v.tolist(), n.tolist()):
+            if chunk >= 0: out[o:o + k] = self._mem[chunk][start:start + k]
+            else:
+                self._file.seek(start * out.shape[1] * 4); self._file.readinto(out[o:o + k].data)
+            o += k
+        return out
+
+    def batches(self, views, max_views:int=16, max_rows:int=2**16):
+        "Yield `(view indices, BxDxhxw features, (H, W) input)` for these views, grouped by shape, at most `max_views` (and `max_rows` patches, one view at least) at once."
+        views = np.asarray(views, np.int64)
+        groups: dict = {}
+        for j, key in zip(views.tolist(), map(tuple, self.view[views, 2:6].tolist())): groups.setdefault(key, []).append(j)
+        for (h, w, H, W), idx in groups.items():
+            step = max(1, min(int(max_views), int(max_rows) // (h * w)))
+            for s in range(0, len(idx), step):
+                part = np.asarray(idx[s:s + step])
+                f = torch.from_numpy(self.rows(part)).reshape(len(part), h, w, -1).permute(0, 3, 1, 2)
+                yield part, f, (H, W)
+
+    def select(self, images) -> FeatureStore:
+        "A store of these images' views only (renumbered 0..len-1 in the order given), sharing the rows."
+        images = np.asarray(images, np.int64)
+        out = copy.copy(self)
+        pos = np.full(self.n_images, -1); pos[images] = np.arange(len(images))
+        v = self.view[self.views_of(images)].copy(); v[:, 6] = pos[v[:, 6]]
+        out.view, out._views, out.n_images = v, [], len(images)     # read-only: `add` belongs to the full store
+        return out
+
+    def close(self):
+        "Free the rows (and delete the temporary file)."
+        if self._file is not None: self._file.close()
+        self._file, self._mem = None, []
+
 # %% ../nbs/04c_features.ipynb #f0a1b301
 BACKBONE_FILE = "backbone.pt"
 
@@ -162,11 +269,45 @@ class FeatureModel(Model):
         return spec
 
     def embed(self, x, # `Bx3xHxW` normalised batch, tensor or array
+              module:nn.Module|None=None, # an equivalent embedder (`fit_embedder`'s, channels-last); None: `embedder`
              ) -> torch.Tensor:
         "Patch features `(B, D, h, w)` of a preprocessed batch, on the model's grid."
         x = torch.as_tensor(x, dtype=torch.float32).to(self.device)
         if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"embed expects a Bx3xHxW batch, got shape {tuple(x.shape)}.")
-        with torch.no_grad(): return self.embedder(x)
+        with torch.inference_mode():
+            if module is None: return self.embedder(x)
+            return module(x.contiguous(memory_format=torch.channels_last))
+
+# %% ../nbs/04c_features.ipynb #41170f5d
+def fold_batchnorm(module:nn.Module, # a module in eval mode (its BatchNorms use running statistics)
+                  ) -> nn.Module:
+    "A copy of `module` with each BatchNorm that follows a convolution folded into its weights (timm's BatchNormAct2d keeps its activation)."
+    m = copy.deepcopy(module).eval()
+    for parent in list(m.modules()):
+        kids = list(parent.named_children())
+        for (_, c), (name, bn) in zip(kids, kids[1:]):
+            if not (isinstance(c, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.num_features == c.out_channels
+                    and bn.running_var is not None and bn.running_mean is not None): continue
+            w = (bn.weight if bn.weight is not None else torch.ones_like(bn.running_var)) / torch.sqrt(bn.running_var + bn.eps)
+            b = (bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)) - bn.running_mean * w
+            with torch.no_grad():
+                c.weight = nn.Parameter(c.weight * w.reshape(-1, 1, 1, 1))
+                c.bias = nn.Parameter(b if c.bias is None else c.bias * w + b)
+            rest = [getattr(bn, k) for k in ("drop", "act") if isinstance(getattr(bn, k, None), nn.Module)]
+            setattr(parent, name, nn.Sequential(*rest) if rest else nn.Identity())
+    return m
+
+# %% ../nbs/04c_features.ipynb #56f7be6f
+@patch
+def fit_embedder(self:FeatureModel) -> nn.Module:
+    "The embedder for fitting: BatchNorms folded, channels-last; checked against the plain embedder (which it falls back to)."
+    fast = fold_batchnorm(self.embedder).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(self.device)
+    with torch.inference_mode():
+        a, b = self.embedder(x), fast(x.contiguous(memory_format=torch.channels_last))
+    if a.shape == b.shape and float((a - b).abs().max()) <= 1e-4 * float(a.abs().max()) + 1e-6: return fast
+    _log.warning(f"folding the batch norms of {self.backbone} changed its features; fitting with the plain embedder")
+    return self.embedder
 
 # %% ../nbs/04c_features.ipynb #f0a1b304
 @patch
@@ -243,3 +384,131 @@ def settings_from(cls:FeatureModel, meta:dict) -> dict:
 def load_state(self:FeatureModel, mf:ModelFolder, meta:dict):
     "Read the kind's statistics from the folder and check them against the embedder (`ModelFolderError` naming the file)."
     raise NotImplementedError(f"{type(self).__name__} does not implement load_state()")
+
+# %% ../nbs/04c_features.ipynb #1dac7438
+@patch
+def store_features(self:FeatureModel, f:torch.Tensor, # `BxDxhxw` embedding
+                  ) -> torch.Tensor:
+    "The part of an embedding the kind's statistics use (all of it by default; PaDiM keeps its channel subset)."
+    return f
+
+@patch
+def embed_store(self:FeatureModel, items:list, # paths or uint8 arrays
+                batch_size:int=16, # images per chunk (and most views per backbone pass)
+                budget_mb:float=512, # most MB of features held in memory (beyond: a temporary file)
+                max_pixels:int=16 * 256 * 256, # most input pixels per backbone pass (the activations' memory)
+               ) -> FeatureStore:
+    "Embed every view of every image once into a `FeatureStore` (the kind's `store_features` of each)."
+    store, fast = FeatureStore(budget_mb), self.fit_embedder()
+    chunk = max(1, min(int(batch_size), int(max_pixels) // (self.spec.hw[0] * self.spec.hw[1])))   # images decoded at once
+    for start, imgs in image_chunks(items, chunk):
+        _, own, batches = view_batches(self.spec, imgs, batch_size)
+        for idx, x in batches:
+            step = max(1, int(max_pixels) // (x.shape[-2] * x.shape[-1]))     # large inputs: fewer per pass, bounded activations
+            for s in range(0, len(x), step):
+                store.add(self.store_features(self.embed(x[s:s + step], fast)), own[idx[s:s + step]] + start, x.shape[-2:])
+    store.n_images = len(items)
+    return store
+
+# %% ../nbs/04c_features.ipynb #2d933449
+@patch
+def fit_state(self:FeatureModel, store:FeatureStore, views:np.ndarray, # the views to build the statistics from
+              info:dict, # the fit's details (the kind adds its own)
+             ) -> Any:
+    "The kind's statistics (bank, Gaussians, ...) from these stored views."
+    raise NotImplementedError(f"{type(self).__name__} does not implement fit_state()")
+
+@patch
+def view_scorer(self:FeatureModel, state:Any) -> Callable:
+    "`score(f, (H, W)) -> (B,)` image scores of stored features `BxDxhxw` against `state` (None: the fitted model's), the model's own scorer on features."
+    raise NotImplementedError(f"{type(self).__name__} does not implement view_scorer()")
+
+@patch
+def use_state(self:FeatureModel, state:Any, info:dict):
+    "Make `state` the fitted model's statistics (and add their details to `info`)."
+    raise NotImplementedError(f"{type(self).__name__} does not implement use_state()")
+
+@patch
+def fit_folds(self:FeatureModel, store:FeatureStore, parts:list, # image indices of each fold
+              info:dict) -> tuple[Any, Any]:
+    "The final state (all folds) and an iterator of each fold's held-out state (the other folds); by default K + 1 fits."
+    final = self.fit_state(store, np.arange(len(store.view)), info)
+    return final, (self.fit_state(store, store.views_of(np.concatenate([p for j, p in enumerate(parts) if j != k])), {})
+                   for k in range(len(parts)))
+
+# %% ../nbs/04c_features.ipynb #ab2f6974
+def score_views(score:Callable, # `view_scorer`'s function
+                store:FeatureStore, views, batch_size:int=16) -> np.ndarray:
+    "Image score of each of these stored views (in the order given)."
+    views = np.asarray(views, np.int64)
+    out, pos = np.empty(len(views), np.float32), {v: i for i, v in enumerate(views.tolist())}
+    with torch.inference_mode():
+        for idx, f, hw in store.batches(views, batch_size):
+            out[[pos[v] for v in idx.tolist()]] = score(f, hw).float().cpu().numpy()
+    return out
+
+@patch
+def fit_store(self:FeatureModel, store:FeatureStore, # the training images' embeddings (`embed_store`)
+              threshold_rule=0.99, # `metrics.choose_threshold` rule for the good scores
+              folds:int=10, # K of the cross-fit (at most one per image)
+              calib:list|None=None, # held-out good images for the threshold instead of the cross-fit
+              batch_size:int=16, # views per scoring batch
+             ) -> FeatureModel:
+    "Fit from embedded training images: the final statistics from all of them, the good scores from the K-fold cross-fit."
+    from defect_twin.metrics import choose_threshold
+    N, t0 = store.n_images, time.perf_counter()
+    K = min(int(folds), N)
+    if calib is None and K < 2:
+        raise ValueError(f"The cross-fit threshold needs folds >= 2 and at least 2 training images (got folds={folds}, "
+                         f"{N} images); pass calib= held-out good images instead.")
+    parts = np.array_split(np.random.default_rng(self.seed).permutation(N), K) if calib is None else [np.arange(N)]
+    info: dict[str, Any] = {}
+    self.grid = tuple(int(v) for v in store.view[0, 2:4])
+    final, held = self.fit_folds(store, parts, info)
+    self.use_state(final, info); self._scorer = None
+    del final
+    t1 = time.perf_counter()
+    if calib is None:
+        normal = np.full(N, -np.inf, np.float32)
+        for part, state in zip(parts, held):
+            views = store.views_of(part)
+            np.maximum.at(normal, store.owner[views], score_views(self.view_scorer(state), store, views, batch_size))
+            del state
+        how = (f"{K}-fold cross-fit on the {N} training images (embedded once): each fold scored against the other "
+               f"{K - 1} folds' statistics, built the way the final model's are (from {(K - 1) / K:.0%} of the images), seed {self.seed}")
+    else:
+        normal = self.predict(calib, batch_size=batch_size, maps=False)[0]
+        how = f"{len(calib)} held-out good images scored against the final model"
+    self.good_scores = dict(scores=[float(v) for v in normal], how=how)
+    self.threshold = choose_threshold(normal, threshold_rule, how=how)
+    t2 = time.perf_counter()
+    self.fit_info = dict(n_images=N, n_views=len(store.view), n_patches=store.n_rows, grid=list(self.grid),
+                         folds=K if calib is None else None, **info, state_seconds=t1 - t0, threshold_seconds=t2 - t1,
+                         normal_score_mean=float(normal.mean()), normal_score_max=float(normal.max()), n_normal_scores=len(normal))
+    return self
+
+@patch
+def fit(self:FeatureModel, images_or_paths, # good images: paths, uint8 arrays, or a DataFrame with a `path` column
+        calib=None, # held-out good images for the threshold; None: K-fold cross-fit on the training images
+        batch_size:int=16, # images per backbone pass
+        threshold_rule=0.99, # `metrics.choose_threshold` rule for the good scores
+        folds:int=10, # K of the cross-fit (when `calib` is None)
+        budget_mb:float=512, # most MB of embeddings held in memory (beyond: a temporary file)
+       ) -> FeatureModel:
+    "Fit on good images, embedded once: the kind's statistics, and a threshold from good scores that behave like unseen good parts'."
+    items = image_list(images_or_paths)
+    if not items: raise ValueError("fit needs at least one good image.")
+    calib = None if calib is None else image_list(calib)
+    if calib is None and (folds < 2 or len(items) < 2):
+        raise ValueError(f"The cross-fit threshold needs folds >= 2 and at least 2 training images "
+                         f"(got folds={folds}, {len(items)} images); pass calib= held-out good images instead.")
+    t0 = time.perf_counter()
+    store = self.embed_store(items, batch_size, budget_mb)
+    t1 = time.perf_counter()
+    try: self.fit_store(store, threshold_rule, folds, calib, batch_size)
+    finally: store.close()
+    t2, thr = time.perf_counter(), self.threshold or {}
+    self.fit_info.update(embed_seconds=t1 - t0, fit_seconds=t2 - t0, spilled=store.spilled)
+    _log.info(f"{type(self).__name__} fitted on {len(items)} images ({self.fit_info['n_views']} views, {self.fit_info['n_patches']} "
+              f"patches; embedding {t1 - t0:.1f} s); threshold {thr.get('value', float('nan')):.4g} ({thr.get('rule')}); fit {t2 - t0:.1f} s")
+    return self

@@ -166,7 +166,7 @@ class AnomalyConfig(ConfigMixin):
     interpolation: str = "area"              # OpenCV interpolation: area, linear or cubic
     grid_stride: int|None = 8                # stride of the feature grid (None: the finest chosen stage's)
     sigma: float = 4.0                       # Gaussian smoothing of the maps, in model-input pixels
-    folds: int = 2                           # cross-fit folds of the threshold
+    folds: int = 10                          # K of the threshold's cross-fit (`features.FeatureModel.fit_store`)
     threshold_rule: str|float = "q0.99"      # operating point: q0.99, fr0.02, max, mean+3std (see `metrics.choose_threshold`)
     review: str|None = None                  # lower edge of a review band, e.g. fr0.10 (None: no band)
     seed: int = 42                           # split, folds and the kind's own randomness

@@ -7,7 +7,7 @@ Docs: https://defect-twin.github.io/defect_twin/padim.html.md"""
 # %% ../nbs/06a_padim.ipynb #c586a864
 from __future__ import annotations
 import time, contextlib
-from typing import ClassVar, cast
+from typing import Any, Callable, ClassVar
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,11 +15,11 @@ from torch import nn
 from fastcore.basics import patch
 from dataclasses import dataclass
 from .core import get_logger, ModelFolder
-from .transforms import PreprocessSpec, view_batches
-from .models import image_list, image_chunks, AnomalyConfig
+from .transforms import PreprocessSpec
+from .models import AnomalyConfig
 from .training import training_parts, finish_training
 from .backbones import default_spec
-from .features import FeatureModel, anomaly_maps, torch_threads, _exporting, BACKBONE_FILE
+from .features import FeatureModel, FeatureStore, anomaly_maps, torch_threads, _exporting, BACKBONE_FILE
 
 # %% auto #0
 __all__ = ['GRID_MODES', 'GAUSS_FILE', 'check_fixed_grid', 'channel_subset', 'one_thread', 'GaussianStats', 'inverse_cholesky',
@@ -106,9 +106,11 @@ class GaussianStats:
         "Mean `(P, D)` and regularised covariance `(P, D, D)` (unbiased, + ε·I) per position, float64."
         if self.n == 0: raise ValueError("no features were added: a Gaussian needs at least one view.")
         mu = self.s / self.n
-        cov = (self.ss - self.n * mu[:, :, None] * mu[:, None, :]) / max(self.n - 1, 1)
-        cov = (cov + cov.transpose(1, 2)) / 2
-        return mu, cov + float(eps) * torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+        # Σxxᵀ − n·μμᵀ in one fused pass, scaled and regularised in place: three passes over P·d² numbers, not eight
+        # (the cross-fit takes one per fold); the Cholesky reads one triangle only, so no symmetrisation is needed
+        cov = torch.baddbmm(self.ss, mu[:, :, None], mu[:, None, :], alpha=-float(self.n)).div_(max(self.n - 1, 1))
+        cov.diagonal(dim1=1, dim2=2).add_(float(eps))
+        return mu, cov
 
 # %% ../nbs/06a_padim.ipynb #3d75903c
 def inverse_cholesky(cov:torch.Tensor, # `(..., D, D)` symmetric positive definite matrices
@@ -225,14 +227,6 @@ class PaDiM(FeatureModel):
             raise RuntimeError("This PaDiM is not fitted: call fit() or PaDiM.load() first.")
         return self.mean, self.inv_chol, self.grid
 
-# %% ../nbs/06a_padim.ipynb #dc156a6a
-@patch
-def _stream(self:PaDiM, items:list, batch_size:int=16):
-    "Yield `(image index of each view, (H, W) of the input, features)` per batch of views of `items`."
-    for start, imgs in image_chunks(items, batch_size):
-        _, own, batches = view_batches(self.spec, imgs, batch_size)
-        for idx, x in batches: yield own[idx] + start, tuple(x.shape[-2:]), self.embed(x)
-
 # %% ../nbs/06a_padim.ipynb #1159fc24
 @patch
 def _set_gaussians(self:PaDiM, stats:GaussianStats) -> PaDiM:
@@ -250,72 +244,38 @@ def _fold_scorer(self:PaDiM, stats:GaussianStats) -> PaDiMScorer:
 
 # %% ../nbs/06a_padim.ipynb #1ab80aad
 @patch
-def fit(self:PaDiM, images_or_paths, # good images: paths, uint8 arrays, or a DataFrame with a `path` column
-        calib=None, # held-out good images for the threshold; None: cross-fit on the training images
-        batch_size:int=16, # images per chunk (and most views per backbone pass)
-        threshold_rule=0.99, # `metrics.choose_threshold` rule for the good scores
-        folds:int=5, # cross-fit folds (when `calib` is None; at most one per image)
-        cache_mb:float=256, # most MB of held-out features kept for the cross-fit's second look (beyond: embedded again)
-       ) -> PaDiM:
-    "Per-position Gaussians from good images in one streaming pass, and a threshold from good images only."
-    from defect_twin.metrics import choose_threshold
-    items = image_list(images_or_paths)
-    if not items: raise ValueError("fit needs at least one good image.")
-    calib = None if calib is None else image_list(calib)
-    if calib is None and (folds < 2 or len(items) < 2):
-        raise ValueError(f"The cross-fit threshold needs folds >= 2 and at least 2 training images "
-                         f"(got folds={folds}, {len(items)} images); pass calib= held-out good images instead.")
+def store_features(self:PaDiM, f:torch.Tensor) -> torch.Tensor:
+    "The channel subset of an embedding (all PaDiM's statistics use)."
+    return f.index_select(1, self.channels.to(f.device))
+
+@patch
+def fit_state(self:PaDiM, store:FeatureStore, views:np.ndarray, info:dict) -> GaussianStats:
+    "The Gaussians' sums over these stored views."
+    st = GaussianStats()
+    for _, f, _ in store.batches(views, 64): st.update(f.to(self.device))
+    return st
+
+@patch
+def fit_folds(self:PaDiM, store:FeatureStore, parts:list, info:dict) -> tuple[GaussianStats, Any]:
+    "The sums over all views, and each fold's held-out sums as the total minus that fold's (sums add; one fold's held at a time)."
     t0 = time.perf_counter()
-    N = len(items)
-    folds = min(int(folds), N)
-    parts = [np.arange(N)] if calib is not None else np.array_split(np.random.default_rng(self.seed).permutation(N), folds)
-    stats = [GaussianStats() for _ in parts]
-    normal, n_views, chan = np.full(N, -np.inf), 0, self.channels.to(self.device)
-    cache: list[list|None] = [[] for _ in parts]
-    budget = float(cache_mb) * 2**20
-    def score_into(sc, part, own, hw, fs):
-        np.maximum.at(normal, part[own], sc.score_features(fs, hw)[0].cpu().numpy())
-    for k, part in enumerate(parts):
-        last = calib is None and k == len(parts) - 1
-        sc = self._fold_scorer(sum(stats[:k])) if last else None          # the other folds are complete
-        for own, hw, f in self._stream([items[i] for i in part], batch_size):
-            fs = f.index_select(1, chan); del f
-            stats[k].update(fs); n_views += len(own)
-            if last: score_into(sc, part, own, hw, fs)
-            elif calib is None and (kept := cache[k]) is not None:
-                budget -= fs.numel() * fs.element_size()
-                if budget >= 0: kept.append((own, hw, fs))
-                else: cache[k] = None                                         # over budget: this fold is embedded again
-    t1 = time.perf_counter()
-    total = cast(GaussianStats, sum(stats))                          # GaussianStats add (0 + stats is stats)
-    self._set_gaussians(total)
-    grid = self._gaussians()[2]
-    n_again = sum(len(p) for p, c in zip(parts[:-1], cache[:-1]) if c is None) if calib is None else 0
-    if calib is None:
-        for k, part in enumerate(parts[:-1]):                             # second look at the other folds
-            sc = self._fold_scorer(total - stats[k])
-            kept = cache[k]
-            looks = kept if kept is not None else (
-                (own, hw, f.index_select(1, chan)) for own, hw, f in self._stream([items[i] for i in part], batch_size))
-            for own, hw, fs in looks: score_into(sc, part, own, hw, fs)
-            cache[k] = None
-        how = (f"{folds}-fold cross-fit on the {N} training images: each fold scored against Gaussians (eps {self.eps:g}, "
-               f"d {self.n_features}) of the other folds, seed {self.seed}")
-    else:
-        normal = self.predict(calib, batch_size=batch_size, maps=False)[0]
-        how = f"{len(calib)} held-out good images scored against the final Gaussians"
-    del stats, total, cache
-    self.good_scores = dict(scores=[float(v) for v in normal], how=how)
-    self.threshold = choose_threshold(normal, threshold_rule, how=how)
-    t2 = time.perf_counter()
-    self.fit_info = dict(n_images=N, n_views=int(n_views), grid=list(grid), n_features=self.n_features,
-                         folds=folds if calib is None else None, n_embedded_again=n_again,
-                         gaussian_seconds=t1 - t0, threshold_seconds=t2 - t1, fit_seconds=t2 - t0,
-                         normal_score_mean=float(np.mean(normal)), normal_score_max=float(np.max(normal)),
-                         n_normal_scores=len(normal))
-    _log.info(f"PaDiM Gaussians on a {grid[0]}x{grid[1]} grid, d={self.n_features}, from {N} images "
-              f"({n_views} views); threshold {self.threshold['value']:.4g} ({self.threshold['rule']}); fit {t2 - t0:.1f} s")
-    return self
+    total = self.fit_state(store, np.arange(len(store.view)), info)
+    info["gaussian_seconds"] = time.perf_counter() - t0
+    return total, (total - self.fit_state(store, store.views_of(p), {}) for p in parts)
+
+@patch
+def view_scorer(self:PaDiM, stats:GaussianStats|None) -> Callable:
+    "Image scores (map maxima) of stored channel subsets against the Gaussians of `stats` (None: the model's)."
+    sc = (self._fold_scorer(stats) if stats is not None else
+          PaDiMScorer(None, torch.arange(self.n_features), *self._gaussians(), self.sigma).to(self.device))
+    return lambda f, hw: sc.score_features(f.to(self.device), hw)[0]
+
+@patch
+def use_state(self:PaDiM, stats:GaussianStats, info:dict):
+    "Make the Gaussians of `stats` the model's."
+    t0 = time.perf_counter()
+    self._set_gaussians(stats)
+    info.update(n_features=self.n_features, gaussian_seconds=info.get("gaussian_seconds", 0.0) + time.perf_counter() - t0)
 
 # %% ../nbs/06a_padim.ipynb #0f361cdf
 @patch
@@ -377,7 +337,6 @@ def load_state(self:PaDiM, mf:ModelFolder, meta:dict):
 @dataclass
 class PaDiMConfig(AnomalyConfig):
     "Every training setting of `train_padim` / `defect-twin train padim` (the shared `models.AnomalyConfig` and PaDiM's own); saved in the model folder as `config.yaml`."
-    folds: int = 5                           # cross-fit folds of the threshold
     n_features: int|None = 100               # `d`: channels kept (a seeded random subset); None: all
     eps: float = 0.01                        # covariance regulariser eps*I (the paper's 0.01)
     patch_size: int = 1                      # local averaging of each stage's map (1: none, as in the paper)
@@ -401,7 +360,7 @@ def train_padim(data_path, # `sample`, `mvtec:CATEGORY`, a folder or a CSV (see 
                 resize:str|None=None, # resize, letterbox, center_crop or tile; None: choose from the training images
                 threshold_rule="q0.99", # operating point (see `metrics.choose_threshold`)
                 review:str|None=None, # lower edge of a review band (e.g. "fr0.10"), or None
-                folds:int=5, # cross-fit folds for the threshold
+                folds:int=10, # cross-fit folds for the threshold
                 evaluate:bool=True, # evaluate on the test part (if it has good and defect images) into out_dir
                 config:PaDiMConfig|dict|str|Path|None=None, # the settings; keyword settings that differ from the defaults override it
                 **kwargs, # more `PaDiMConfig` fields (layers, eps, ...) or `PaDiM` arguments (device, pretrained)

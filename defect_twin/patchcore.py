@@ -1,4 +1,4 @@
-"""PatchCore (Roth et al., CVPR 2022): a memory bank of pretrained patch features, an exact greedy coreset that runs in seconds on a CPU, nearest-neighbour scoring in bounded memory, anomaly maps and a threshold from good images only.
+"""PatchCore (Roth et al., CVPR 2022): a memory bank of pretrained patch features, exact greedy coresets of bounded parts composed into one bank (time linear in the patches), nearest-neighbour scoring in bounded memory, anomaly maps and a threshold from good images only.
 
 Docs: https://defect-twin.github.io/defect_twin/patchcore.html.md"""
 
@@ -7,7 +7,7 @@ Docs: https://defect-twin.github.io/defect_twin/patchcore.html.md"""
 # %% ../nbs/06_patchcore.ipynb #c03d8984
 from __future__ import annotations
 import time, math
-from typing import Any
+from typing import Any, Callable
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from .core import get_logger, ModelFolder, ModelFolderError
 from .transforms import PreprocessSpec
 from fastcore.basics import patch
-from .features import FeatureModel, anomaly_maps, torch_threads, _exporting, BACKBONE_FILE
+from .features import FeatureModel, FeatureStore, anomaly_maps, torch_threads, _exporting, BACKBONE_FILE
 from .backbones import default_spec
-from .models import image_list, image_chunks, AnomalyConfig
+from .models import AnomalyConfig
 from .training import training_parts, finish_training
-from .transforms import view_batches
 
 # %% auto #0
 __all__ = ['BANK_FILE', 'random_projection', 'greedy_coreset', 'PatchCoreScorer', 'PatchCore', 'PatchCoreConfig',
@@ -194,6 +193,7 @@ class PatchCore(FeatureModel):
     "PatchCore anomaly detector: `fit` on good images, then `predict` image scores and anomaly maps (a `features.FeatureModel`)."
     kind = "patchcore"
     weight_files = (BANK_FILE, BACKBONE_FILE)
+    coreset_chunk: int = 65536    # most patches in one greedy coreset search (a fold with more is split, see `fit_folds`)
     no_fp16 = ("No fp16 variant for PatchCore: its nearest-neighbour distances must stay fp32, and "
                "onnxconverter-common mis-types the casts around the fp32 part of this graph.")
     def __init__(self, backbone:str="tf_efficientnet_lite0", # any timm model with `forward_intermediates`
@@ -235,115 +235,69 @@ class PatchCore(FeatureModel):
         return self.bank
 
 # %% ../nbs/06_patchcore.ipynb #25eb2544
-@patch
-def _embed_views(self:PatchCore, items:list, batch_size:int=16) -> tuple[list, np.ndarray]:
-    "Patch features `(D, h, w)` of every view of every image, and the image index of each view."
-    feats, owner = [], []
-    for start, imgs in image_chunks(items, batch_size):
-        _, own, batches = view_batches(self.spec, imgs, batch_size)
-        out = [None] * len(own)
-        for idx, x in batches:
-            for j, f in zip(idx, self.embed(x)): out[j] = f
-        feats += out; owner += (own + start).tolist()
-    return feats, np.asarray(owner)
+def _share(total:int, sizes) -> np.ndarray:
+    "Integers proportional to `sizes` that sum to `total` (largest remainders), none above its size."
+    sizes = np.asarray(sizes, np.int64)
+    total = min(int(total), int(sizes.sum()))
+    raw = total * sizes / max(1, sizes.sum())
+    out = np.minimum(np.floor(raw).astype(np.int64), sizes)
+    for j in np.argsort(-(raw - out), kind="stable"):
+        if out.sum() >= total: break
+        if out[j] < sizes[j]: out[j] += 1
+    return out
 
-# %% ../nbs/06_patchcore.ipynb #e04af1fa
 @patch
-def _coreset(self:PatchCore, flat:torch.Tensor, stats:dict|None=None) -> torch.Tensor:
-    "Coreset rows of `flat` (`NxD`): `ceil(coreset_ratio*N)` greedy k-center picks on the random projection."
-    n = max(1, math.ceil(self.coreset_ratio * len(flat)))
-    if n >= len(flat):
-        if stats is not None: stats.update(seconds=0.0, picks=len(flat))
-        return flat.clone()
+def _coreset(self:PatchCore, flat:torch.Tensor, n:int, info:dict) -> torch.Tensor:
+    "`n` greedy k-center rows of `flat` (`NxD`) on its random projection (all rows when `n >= N`); timings added to `info`."
+    if n >= len(flat): return flat.clone()
+    st: dict = {}
     z = random_projection(flat, self.projection_dim, seed=self.seed)
-    return flat[greedy_coreset(z, n, seed=self.seed, stats=stats)].clone()
-
-def _flat(feats:list) -> torch.Tensor:
-    "All patches of a list of `(D, h, w)` view features as one `NxD` tensor."
-    return torch.cat([f.flatten(1).T for f in feats])
-
-@patch
-def _view_scores(self:PatchCore, feats:list, bank:torch.Tensor, batch_size:int=16) -> np.ndarray:
-    "Image score of each view (`(D, h, w)` features) against `bank`, through `PatchCoreScorer`, views of one shape batched."
-    sc, out = PatchCoreScorer(None, bank, self.num_neighbors, self.sigma), np.empty(len(feats), np.float32)
-    by_shape: dict = {}
-    for j, f in enumerate(feats): by_shape.setdefault(tuple(f.shape), []).append(j)
-    with torch.no_grad():
-        for idx in by_shape.values():
-            for s in range(0, len(idx), batch_size):
-                part = idx[s:s + batch_size]
-                out[part] = sc.score_features(torch.stack([feats[j] for j in part]))[0].cpu().numpy()
-    return out
-
-def _views_of(flat:torch.Tensor, shapes:list) -> list:
-    "The `(D, h, w)` views stored one after the other in `flat` (`NxD`), as views of it (no copy)."
-    out, o = [], 0
-    for h, w in shapes:
-        out.append(flat[o:o + h * w].T.reshape(flat.shape[1], h, w)); o += h * w
-    return out
+    idx = greedy_coreset(z, n, seed=self.seed, stats=st)
+    info["coreset_seconds"] = info.get("coreset_seconds", 0.0) + st["seconds"]
+    info["coreset_batches"] = info.get("coreset_batches", 0) + st["batches"]
+    info["_work"] = info.get("_work", 0.0) + st["work_fraction"] * len(flat) * len(idx)
+    info["_full"] = info.get("_full", 0.0) + len(flat) * len(idx)
+    info["coreset_work_fraction"] = info["_work"] / info["_full"]
+    return flat[idx].clone()
 
 @patch
-def _normal_scores(self:PatchCore, flat:torch.Tensor, shapes:list, owner:np.ndarray, folds:int=2) -> np.ndarray:
-    "Cross-fit scores of the training images: each fold's views against a coreset of the other folds' patches."
-    N = int(owner.max()) + 1
-    parts = np.array_split(np.random.default_rng(self.seed).permutation(N), folds)
-    sizes = np.array([h * w for h, w in shapes]); starts = np.r_[0, np.cumsum(sizes)[:-1]]
-    views = _views_of(flat, shapes)
-    out = np.empty(N, dtype=np.float32)
-    for part in parts:
-        inside = np.isin(owner, part)
-        rows = torch.from_numpy(np.concatenate([np.arange(s, s + n) for s, n, i in zip(starts, sizes, inside) if not i]))
-        bank = self._coreset(flat[rows.to(flat.device)]); del rows
-        vs = self._view_scores([v for v, i in zip(views, inside) if i], bank)
-        own = owner[inside]
-        for img in part: out[img] = vs[own == img].max()
-    return out
+def _part_bank(self:PatchCore, store:FeatureStore, views:np.ndarray, n:int, info:dict) -> torch.Tensor:
+    "A coreset of `n` rows of these views' patches: the union of greedy coresets of chunks of at most `coreset_chunk` rows."
+    sizes = store.view[views, 2] * store.view[views, 3]
+    chunk_of = np.cumsum(sizes) // max(1, int(self.coreset_chunk)) if len(views) else np.zeros(0, np.int64)
+    chunks = [views[chunk_of == c] for c in np.unique(chunk_of)]
+    picks = _share(n, [int(sizes[chunk_of == c].sum()) for c in np.unique(chunk_of)])
+    info["coreset_chunks"] = info.get("coreset_chunks", 0) + len(chunks)
+    return torch.cat([self._coreset(torch.from_numpy(store.rows(v)).to(self.device), int(k), info)
+                      for v, k in zip(chunks, picks) if k > 0])
 
-# %% ../nbs/06_patchcore.ipynb #7f89152e
 @patch
-def fit(self:PatchCore, images_or_paths, # good images: paths, uint8 arrays, or a DataFrame with a `path` column
-        calib=None, # held-out good images for the threshold; None: cross-fit on the training images
-        batch_size:int=16, # images per backbone forward pass
-        threshold_rule=0.99, # `metrics.choose_threshold` rule for the good scores
-        folds:int=2, # cross-fit folds (when `calib` is None)
-       ) -> PatchCore:
-    "Memory bank (coreset of all training patches) from good images, and a threshold from good images only."
-    from defect_twin.metrics import choose_threshold
-    items = image_list(images_or_paths)
-    if not items: raise ValueError("fit needs at least one good image.")
-    calib = None if calib is None else image_list(calib)
-    if calib is None and (folds < 2 or len(items) < folds):
-        raise ValueError(f"The cross-fit threshold needs folds >= 2 and at least {max(folds, 2)} training images "
-                         f"(got folds={folds}, {len(items)} images); pass calib= held-out good images instead.")
-    t0 = time.perf_counter()
-    feats, owner = self._embed_views(items, batch_size)
-    t1 = time.perf_counter()
-    shapes = [tuple(f.shape[-2:]) for f in feats]
-    flat = _flat(feats); del feats                                     # one copy of the patches from here on
-    cs: dict[str, Any] = {}
-    self.bank, self._scorer = self._coreset(flat, cs), None
-    self.grid, n_patches = shapes[0], len(flat)
-    t2 = time.perf_counter()
-    _log.info(f"memory bank {tuple(self.bank.shape)} from {len(items)} images, {len(shapes)} views, {n_patches} patches "
-              f"(embedding {t1 - t0:.1f} s, coreset {t2 - t1:.1f} s)")
-    if calib is None:
-        normal = self._normal_scores(flat, shapes, owner, folds)
-        how = (f"{folds}-fold cross-fit on the {len(items)} training images: each fold scored against a coreset bank "
-               f"(ratio {self.coreset_ratio:g}) of the other folds, seed {self.seed}")
-    else:
-        normal = self.predict(calib, batch_size=batch_size, maps=False)[0]
-        how = f"{len(calib)} held-out good images scored against the final bank"
-    del flat
-    self.good_scores = dict(scores=[float(v) for v in normal], how=how)
-    self.threshold = choose_threshold(normal, threshold_rule, how=how)
-    t3 = time.perf_counter()
-    self.fit_info = dict(n_images=len(items), n_views=int(len(owner)), n_patches=n_patches, grid=list(self.grid),
-                         bank_size=len(self.bank), embed_seconds=t1 - t0, coreset_seconds=cs.get("seconds", 0.0),
-                         coreset_batches=cs.get("batches"), coreset_work_fraction=cs.get("work_fraction"),
-                         threshold_seconds=t3 - t2, fit_seconds=t3 - t0, normal_score_mean=float(normal.mean()),
-                         normal_score_max=float(normal.max()), n_normal_scores=len(normal))
-    _log.info(f"threshold {self.threshold['value']:.4g} ({self.threshold['rule']}); fit {t3 - t0:.1f} s")
-    return self
+def fit_state(self:PatchCore, store:FeatureStore, views:np.ndarray, info:dict) -> torch.Tensor:
+    "The memory bank of these views: `ceil(coreset_ratio · rows)` coreset rows (see `_part_bank`)."
+    rows = int((store.view[views, 2] * store.view[views, 3]).sum())
+    return self._part_bank(store, views, max(1, math.ceil(self.coreset_ratio * rows)), info)
+
+@patch
+def fit_folds(self:PatchCore, store:FeatureStore, parts:list, info:dict) -> tuple[torch.Tensor, Any]:
+    "The final bank (the union of every fold's coreset) and each fold's held-out bank (the union of the others'), coresets built once."
+    views = [store.views_of(p) for p in parts]
+    picks = _share(max(1, math.ceil(self.coreset_ratio * store.n_rows)),
+                   [int((store.view[v, 2] * store.view[v, 3]).sum()) for v in views])
+    banks = [self._part_bank(store, v, int(k), info) if k > 0 else torch.zeros(0, store.dim or 0) for v, k in zip(views, picks)]
+    for k in ("_work", "_full"): info.pop(k, None)
+    return torch.cat(banks), (torch.cat([b for j, b in enumerate(banks) if j != k]) for k in range(len(banks)))
+
+@patch
+def view_scorer(self:PatchCore, bank:torch.Tensor|None) -> Callable:
+    "Image scores of stored features against `bank` (None: the model's), through `PatchCoreScorer` (Eq. 7 included)."
+    sc = PatchCoreScorer(None, self._bank() if bank is None else bank, self.num_neighbors, self.sigma).to(self.device)
+    return lambda f, hw: sc.score_features(f.to(self.device))[0]
+
+@patch
+def use_state(self:PatchCore, bank:torch.Tensor, info:dict):
+    "Make `bank` the memory bank."
+    self.bank = bank.to(self.device)
+    info.update(bank_size=len(bank))
 
 # %% ../nbs/06_patchcore.ipynb #df1a7810
 @patch

@@ -34,7 +34,7 @@ def finish_training(model:Model, # the fitted anomaly model (with `good_scores` 
                     why:str, # why this preprocessing (`model.json`'s `preprocess_choice`)
                     evaluate:bool=True, # evaluate on the test part when it has good and defect images
                    ) -> Path:
-    "The shared end of training: the review band, the model folder with its provenance (data, preprocessing choice, `config.yaml`, `split.csv`), the evaluation."
+    "The shared end of training: the review band, the model folder with its provenance (data, preprocessing choice, `config.yaml`, `split.csv`), sealed (`ModelFolder.seal`), then the evaluation."
     from defect_twin.metrics import choose_threshold
     name = type(model).__name__
     if cfg.review is not None:
@@ -45,6 +45,7 @@ def finish_training(model:Model, # the fitted anomaly model (with `good_scores` 
     mf = ModelFolder(out)
     cfg.save(mf.file(mf.CONFIG))
     parts[["path", "label", "defect_type", "part"]].to_csv(mf.file(mf.SPLIT), index=False)
+    mf.seal(by="training.finish_training")    # the manifest: a hand edit of what the engine reads is refused at load
     _log.info(f"{name} model folder: {out}")
     test = parts[parts.part == "test"]
     if evaluate and len(test) and test.label.nunique() == 2:
