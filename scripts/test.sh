@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 BIN="${VENV:-.venv}/bin"
 FAST="${FAST:-0}"
 export MLFLOW_DISABLE_TELEMETRY=true
+# model folders trained once per run and shared by the tests that only read them (defect_twin.testing.trained_folder),
+# keyed by command, data and code: kept in the checkout's _out/, so a rerun with unchanged code trains nothing again
+export DEFECT_TWIN_TEST_CACHE="${DEFECT_TWIN_TEST_CACHE:-$PWD/_out/model_cache}"
 FROM_CI="${CI_T0:+1}"                        # .ci/run exported its start time and timed its own steps
 export CI_T0="${CI_T0:-$(date +%s)}"
 T="$PWD/_out/timing"; mkdir -p "$T"; rm -f "$T"/steps.tsv "$T"/notebooks.tsv "$T"/pytest*.xml "$T"/*.log
