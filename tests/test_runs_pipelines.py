@@ -40,6 +40,7 @@ def test_installed_layout_runs_from_the_package_copies(tmp_path, monkeypatch):
     "Without `nbs/tutorials` beside the package, `pipeline_dir` is the shipped copies, and a stage runs from them."
     site = tmp_path/"site"/"defect_twin"
     shutil.copytree(PKG_DIR/"pipelines", site/"pipelines")
+    shutil.copytree(PKG_DIR/"assets", site/"assets")     # package data an install carries too (the run report's stylesheet)
     monkeypatch.setattr(runs, "PKG_DIR", site)
     assert pipeline_dir() == site/"pipelines"
     r = run_pipeline(RunSpec(name="installed", stages=["exploration"]), root=tmp_path/"runs", tracking_root=tmp_path)

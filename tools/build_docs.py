@@ -31,11 +31,12 @@ def tidy_api_md(md:str) -> str:
 
 def page_names(proc=None) -> dict:
     "nbdev's page name of each notebook (`07_metrics.ipynb` -> `metrics`, as in `_modidx`'s links) -> its page here."
-    out = {}
-    for nb in sorted((proc or PROC).rglob("*.ipynb")):
-        rel = nb.relative_to(proc or PROC)
+    out, root = {}, proc or PROC
+    # the module notebooks first: a tutorial or guide of the same name (tutorials/export) must not take a module's links
+    for nb in sorted(root.rglob("*.ipynb"), key=lambda p: (len(p.relative_to(root).parts), str(p))):
+        rel = nb.relative_to(root)
         page = "index.html" if rel.name == "index.ipynb" else str(rel.with_suffix(".html"))
-        out[re.sub(r"^[\d.]+[a-z]?_", "", nb.stem)] = page
+        out.setdefault(re.sub(r"^[\d.]+[a-z]?_", "", nb.stem), page)
         out.setdefault(nb.stem, page)
     return out
 
@@ -60,9 +61,41 @@ def local_links(md:str, here:str, pages:dict, ambiguous:set) -> str:
         if text.strip("`") in ambiguous: return text
         target = pages.get(page.split("/")[-1])
         if target is None: return text
-        anchor = "#" + re.sub(r"[^\w\- ]", "", anchor[1:].lower()) if anchor else ""   # mkdocs' heading ids (toc's slugify)
-        return f"[{text}]({'../' * depth}{target}{anchor})"
+        return f"[{text}]({'../' * depth}{target}{anchor.lower()})"     # the anchor is settled once every page exists
     return HOST.sub(fix, md)
+
+def slug(text:str) -> str:
+    "A heading's id as mkdocs' toc extension makes it."
+    text = re.sub(r"__(\w+?)__", r"\1", re.sub(r"<[^>]+>|`", "", text))    # `__getattr__` in a heading renders bold: "getattr"
+    return re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", text).strip().lower())
+
+LOCAL = re.compile(r"\]\(((?:\.\./)*[\w./-]+?\.html)#([\w.-]+)\)")
+
+def settle_anchors(md_dir:pathlib.Path) -> int:
+    "Point every local `page.html#name` link at an id the page has: `name` as mkdocs slugs it, else its class's (`modelfolder.check` -> `modelfolder`), else the page's top. Returns how many links fell back."
+    ids = {}
+    for md in md_dir.rglob("*.md"):
+        ids[md.relative_to(md_dir).with_suffix(".html").as_posix()] = {slug(h) for h in re.findall(r"^#{1,6}\s+(.+?)\s*$", md.read_text(), re.M)}
+    fell = 0
+    for md in md_dir.rglob("*.md"):
+        here = md.relative_to(md_dir).parent
+        def fix(m):
+            nonlocal fell
+            page, name = m.group(1), m.group(2)
+            target = pathlib.PurePosixPath(here.as_posix(), page).as_posix()
+            parts = []
+            for p in target.split("/"):
+                if p == "..": parts.pop()
+                elif p not in (".", ""): parts.append(p)
+            have = ids.get("/".join(parts), set())
+            for cand in (name, name.split(".")[0]):
+                if slug(cand) in have: return f"]({page}#{slug(cand)})"
+            fell += 1
+            return f"]({page})"
+        text = md.read_text()
+        new = LOCAL.sub(fix, text)
+        if new != text: md.write_text(new)
+    return fell
 
 def outputs_md(c, stem, img_dir, n):
     parts = []
@@ -151,6 +184,7 @@ def build(run_tutorials=True):
         if rel.name == "index.ipynb": nav.insert(0, {"Home": "index.md"})
         elif rel.parts[0] == "tutorials": tutorials.append(entry)
         else: nav.append(entry)
+    settle_anchors(MD)
     # tutorials in pipeline order (the run's stages, `runs.STAGES`), then any others alphabetically
     from defect_twin.runs import STAGES
     order = [pathlib.Path(f).stem for nb in STAGES.values() for f in (nb.values() if isinstance(nb, dict) else [nb])]
@@ -160,7 +194,7 @@ def build(run_tutorials=True):
     if run_dir is not None and (page := benchmark_page(run_dir, MD)): nav.append({"Benchmarks": page})
     cfg = dict(site_name="defect_twin", docs_dir=str(MD), site_dir=str(SITE), use_directory_urls=False,
                theme=dict(name="material", font=False, features=["navigation.sections", "search.highlight"]),
-               plugins=["search"], markdown_extensions=["tables", "admonition", "fenced_code", "toc", "attr_list"], nav=nav)
+               plugins=["search"], extra=dict(generator=False), markdown_extensions=["tables", "admonition", "fenced_code", "toc", "attr_list"], nav=nav)
     (ROOT/"_mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     subprocess.run([str(BIN/"mkdocs"), "build", "-q", "-f", str(ROOT/"_mkdocs.yml")], cwd=ROOT, check=True)
     print(f"docs site: {SITE/'index.html'}")
