@@ -49,7 +49,7 @@ def report(d:Path, since:float|None=None) -> str:
     out += ["timing of this run (seconds; budgets in scripts/budgets.toml)", table(rows, ["step", "seconds", "budget", ""])]
     nbs = sorted(((float(s), n, p) for n, s, p in read_tsv(d/"notebooks.tsv")), reverse=True)[:10]
     if nbs:
-        out += ["", "10 slowest notebooks (slow cells included; two at a time)",
+        out += ["", "10 slowest notebooks (two at a time, each in its own interpreter)",
                 table([[n, f"{s:.0f}", b["notebooks"].get(n, "-"), "ok" if p == "1" else "FAILED"] for s, n, p in nbs],
                       ["notebook", "seconds", "budget", ""])]
     tests = slowest_tests(d)
